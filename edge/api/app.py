@@ -1,0 +1,190 @@
+"""``create_app(edge)``: the edge's HTTP API as one ASGI application.
+
+JSON routes are FastAPI (typed by :mod:`edge.wire`, documented in the served OpenAPI); picture
+and metrics routes are raw ASGI in :mod:`edge.api.pictures`, described in the same document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+
+from edge.api.guard import Guard
+from edge.api.pictures import MJPEG_BOUNDARY, PictureRoutes
+from edge.api.ratelimit import RateLimiter
+from edge.api.routes import Route, RouteTable
+from edge.keys import Role
+from edge.service import Edge
+from edge.wire import (
+    ApiKeyInfo,
+    ApiKeyList,
+    ErrorBody,
+    Health,
+    SnapshotInfo,
+    SnapshotList,
+)
+from fleet_common.version import VERSION
+
+
+def route_table(edge: Edge, pictures: PictureRoutes) -> RouteTable:
+    metrics_role: Role | None = "viewer" if edge.config.http.metrics_requires_key else None
+    return RouteTable([
+        Route("GET", "/api/snapshot", "viewer", pictures.snapshot, "Newest picture (JPEG)"),
+        Route("GET", "/api/snapshot/info", "viewer"),
+        Route("GET", "/api/snapshots", "viewer"),
+        Route("GET", "/api/snapshots/{seq}", "viewer", pictures.snapshot_by_seq,
+              "A picture from the history (JPEG)"),
+        Route("GET", "/api/stream.mjpeg", "viewer", pictures.mjpeg, "Live MJPEG stream"),
+        Route("GET", "/api/health", None),
+        Route("GET", "/api/keys", "admin"),
+        Route("GET", "/api/config", "admin"),
+        Route("GET", "/metrics", metrics_role, pictures.metrics, "Prometheus metrics"),
+    ])  # fmt: skip
+
+
+def create_app(edge: Edge) -> Guard:
+    pictures = PictureRoutes(edge)
+    table = route_table(edge, pictures)
+    api = FastAPI(
+        title="carwash-edge",
+        version=VERSION,
+        description="The HTTP API of one bay's edge device. Send `Authorization: Bearer KEY`.",
+        responses={
+            401: {"model": ErrorBody, "description": "No or invalid API key"},
+            403: {"model": ErrorBody, "description": "The key's role is too low"},
+            429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
+        },
+    )
+
+    @api.get("/api/snapshot/info", response_model=SnapshotInfo, tags=["pictures"])
+    async def snapshot_info() -> SnapshotInfo:
+        """The newest picture's metadata, the stream's health and decoder statistics."""
+        return edge.info()
+
+    @api.get("/api/snapshots", response_model=SnapshotList, tags=["pictures"])
+    async def snapshots(
+        limit: int = Query(100, ge=1, le=1000, description="At most this many, newest first."),
+    ) -> SnapshotList:
+        """Pictures kept in the cache; fetch one with `/api/snapshots/{seq}`."""
+        return SnapshotList(snapshots=[edge.meta(s) for s in edge.cache.snapshots()[:limit]])
+
+    @api.get(
+        "/api/health",
+        response_model=Health,
+        tags=["system"],
+        responses={503: {"model": Health, "description": "Not ready (with ?ready=true)"}},
+    )
+    async def health(
+        ready: bool = Query(False, description="Answer 503 unless the stream is online."),
+    ) -> Any:
+        """Liveness (always 200 while the process serves) or readiness (`?ready=true`)."""
+        body = edge.health()
+        if ready and body.stream_status != "online":
+            return JSONResponse(body.model_dump(), status_code=503)
+        return body
+
+    @api.get("/api/keys", response_model=ApiKeyList, tags=["admin"])
+    async def keys(request: Request) -> ApiKeyList:
+        """API keys of this edge (ids, roles, labels; never the keys themselves)."""
+        entries = edge.keys.list()
+        return ApiKeyList(keys=[
+            ApiKeyInfo(id=e.id, role=e.role, label=e.label, created_at=e.created_at)
+            for e in entries
+        ])  # fmt: skip
+
+    @api.get("/api/config", tags=["admin"])
+    async def config() -> dict[str, Any]:
+        """The running configuration; secrets are masked."""
+        return edge.config.model_dump(mode="json")
+
+    api.openapi_schema = None
+    api.openapi = lambda: _openapi(api, table)  # type: ignore[method-assign]
+    limiter = RateLimiter(edge.config.http.rate_limit_per_s, edge.config.http.rate_limit_burst)
+    return Guard(api, table, edge.keys, limiter, edge.metrics)
+
+
+def _openapi(api: FastAPI, table: RouteTable) -> dict[str, Any]:
+    """FastAPI's document, plus the raw routes and each operation's security from the table."""
+    if api.openapi_schema is not None:
+        return api.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    doc = get_openapi(
+        title=api.title, version=api.version, description=api.description, routes=api.routes
+    )
+    paths: dict[str, Any] = doc.setdefault("paths", {})
+    for route in table.routes:
+        if route.raw is not None:
+            paths.setdefault(route.template, {})[route.method.lower()] = _raw_operation(route)
+    doc.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = {
+        "type": "http", "scheme": "bearer",
+        "description": "An edge API key (`carwash-edge keys create --role viewer`).",
+    }  # fmt: skip
+    for route in table.routes:
+        operation = paths.get(route.template, {}).get(route.method.lower())
+        if operation is not None:
+            operation["security"] = [{"apiKey": []}] if route.role else []
+            operation["x-required-role"] = route.role
+    api.openapi_schema = doc
+    return doc
+
+
+_PICTURE_HEADERS = {
+    "X-Frame-Seq": {"schema": {"type": "integer"}, "description": "Picture sequence number"},
+    "X-Frame-Captured-At": {"schema": {"type": "string"}, "description": "RFC 3339 arrival time"},
+    "X-Frame-Age-Ms": {"schema": {"type": "integer"}, "description": "Age when sent"},
+    "X-Stream-Status": {"schema": {"type": "string"}, "description": "online/degraded/offline"},
+    "ETag": {"schema": {"type": "string"}, "description": "Send back as If-None-Match"},
+}
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+
+
+def _param(name: str, where: str, description: str, minimum: int | float = 0) -> dict[str, Any]:
+    kind = "number" if isinstance(minimum, float) else "integer"
+    return {
+        "name": name, "in": where, "required": where == "path", "description": description,
+        "schema": {"type": kind, "minimum": minimum},
+    }  # fmt: skip
+
+
+def _raw_operation(route: Route) -> dict[str, Any]:
+    width = _param("width", "query", "Scale to this width (made once per picture and width).", 16)
+    if route.template == "/metrics":
+        return {
+            "summary": route.summary, "tags": ["system"],
+            "responses": {"200": {"description": "Prometheus text format",
+                                  "content": {"text/plain": {}}}},
+        }  # fmt: skip
+    if route.template == "/api/stream.mjpeg":
+        return {
+            "summary": route.summary, "tags": ["pictures"],
+            "parameters": [_param("fps", "query", "Frames per second (capped).", 0.1), width],
+            "responses": {"200": {
+                "description": "An endless multipart stream of JPEG parts",
+                "content": {f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}": {}},
+            }},
+        }  # fmt: skip
+    params = [width]
+    if route.template == "/api/snapshot":
+        params += [
+            _param("max_age_ms", "query",
+                   "Wait (bounded) for a picture at most this old; decodes every frame meanwhile."),
+            _param("wait_newer_than", "query",
+                   "Long-poll: answer once a picture newer than this seq exists (304 on timeout)."),
+        ]  # fmt: skip
+    else:
+        params.append(_param("seq", "path", "Sequence number from /api/snapshots."))
+    return {
+        "summary": route.summary, "tags": ["pictures"], "parameters": params,
+        "responses": {
+            "200": {"description": "JPEG", "headers": _PICTURE_HEADERS,
+                    "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+            "304": {"description": "Not modified (If-None-Match, or nothing newer in a long-poll)"},
+            "404": {"description": "No such picture (any more)", "content": _ERROR},
+            "422": {"description": "Bad query parameter", "content": _ERROR},
+            "503": {"description": "No picture yet, or none fresh enough in time",
+                    "content": _ERROR},
+        },
+    }  # fmt: skip

@@ -1,0 +1,108 @@
+"""``carwash-edge run``: the edge and its HTTP server in one asyncio loop, until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import uvicorn
+
+from edge.api import create_app
+from edge.config import EdgeConfig, parse_listen
+from edge.service import Edge
+
+log = logging.getLogger("edge")
+
+
+def bind_socket(listen: str) -> socket.socket:
+    """Bind before serving, so ``:0`` yields a known port and a busy port fails early."""
+    host, port = parse_listen(listen)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling when it listens (readiness; systemd's READY=1 later)."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._on_started()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """SIGTERM/SIGINT end the server gracefully and the process with status 0.
+
+        uvicorn's own handling re-raises the signal after shutting down, which would end the
+        process "killed by SIGTERM" — wrong for a service that stopped cleanly as asked.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C skips the graceful wait
+        log.info("%s received: shutting down", sig.name)
+        self.should_exit = True
+
+
+async def serve(config: EdgeConfig) -> None:
+    """Run until cancelled or a termination signal; stops the camera threads on the way out."""
+    edge = Edge.create(config)
+    app = create_app(edge)
+    sock = bind_socket(config.http.listen)
+    host, port = sock.getsockname()[:2]
+    server = _Server(
+        uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http="httptools",
+            timeout_graceful_shutdown=2,
+        ),
+        # Tests and scripts read this line to learn an ephemeral port.
+        on_started=lambda: log.info("listening on http://%s:%d", host, port),
+    )
+    edge.start()
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        await asyncio.to_thread(edge.stop)
+        sock.close()
+
+
+def run(config: EdgeConfig) -> None:
+    """Blocking entry point: uvloop when available (it is on Linux with the edge extra)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows developer machines
+        asyncio.run(serve(config))
+    else:
+        uvloop.run(serve(config))

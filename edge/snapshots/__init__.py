@@ -1,0 +1,1 @@
+"""Snapshot cache: decoded frames JPEG-encoded once, kept in memory, served as bytes."""

@@ -1,0 +1,1 @@
+"""Test and benchmark support: synthetic frames, a real RTSP server, clip encoding."""

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import asyncio
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.metrics import EdgeMetrics
+from edge.snapshots.cache import SnapshotCache
+from edge.snapshots.jpeg import encode_bgr
+
+pytestmark = pytest.mark.unit
+
+
+def _jpeg(width: int = 320, height: int = 180, shade: int = 128) -> bytes:
+    image = np.full((height, width, 3), shade, np.uint8)
+    cv2.circle(image, (width // 2, height // 2), height // 3, (0, 0, 255), -1)
+    return encode_bgr(image, quality=80)
+
+
+def _publish(cache: SnapshotCache, jpeg: bytes, *, age_s: float = 0.0) -> int:
+    mono = time.monotonic() - age_s
+    snap = cache.publish(jpeg, 320, 180, captured_at=time.time() - age_s, captured_mono=mono,
+                         keyframe=True)  # fmt: skip
+    return snap.seq
+
+
+def _cache(history: int = 3, max_bytes: int = 10**9) -> tuple[SnapshotCache, EdgeMetrics]:
+    metrics = EdgeMetrics()
+    return SnapshotCache(history=history, max_bytes=max_bytes, quality=80, metrics=metrics), metrics
+
+
+def test_keeps_the_last_n_and_the_newest_always() -> None:
+    cache, metrics = _cache(history=3)
+    seqs = [_publish(cache, _jpeg()) for _ in range(5)]
+    assert [s.seq for s in cache.snapshots()] == seqs[:1:-1]
+    assert cache.get(seqs[0]) is None
+    assert cache.latest is not None
+    assert cache.latest.seq == seqs[-1]
+    assert metrics.cache_snapshots._value.get() == 3
+
+
+def test_bytes_cap_evicts_oldest_but_never_the_newest() -> None:
+    jpeg = _jpeg()
+    cache, _ = _cache(history=100, max_bytes=len(jpeg) * 2 + 10)
+    for _ in range(6):
+        _publish(cache, jpeg)
+    assert len(cache.snapshots()) == 2
+    assert cache.stats()["bytes"] <= cache.max_bytes
+    tiny, _ = _cache(history=100, max_bytes=1)
+    _publish(tiny, jpeg)
+    assert len(tiny.snapshots()) == 1
+
+
+def test_etags_differ_between_cache_instances() -> None:
+    a, _ = _cache()
+    b, _ = _cache()
+    _publish(a, _jpeg())
+    _publish(b, _jpeg())
+    assert a.latest is not None
+    assert b.latest is not None
+    assert a.latest.seq == b.latest.seq == 1
+    assert a.latest.etag != b.latest.etag
+
+
+@pytest.mark.asyncio
+async def test_waiters_are_woken_from_another_thread() -> None:
+    cache, _ = _cache()
+    cache.attach_loop(asyncio.get_running_loop())
+    first = _publish(cache, _jpeg())
+    waiter = asyncio.ensure_future(cache.wait_newer(first, 5.0))
+    await asyncio.sleep(0.05)
+    assert not waiter.done()
+    second = await asyncio.to_thread(_publish, cache, _jpeg())
+    snap = await asyncio.wait_for(waiter, 2.0)
+    assert snap is not None
+    assert snap.seq == second
+    assert await cache.wait_newer(second, 0.05) is None
+    # A seq from a previous run of the process is answered at once.
+    assert await cache.wait_newer(second + 1000, 5.0) is cache.latest
+
+
+@pytest.mark.asyncio
+async def test_wait_fresh_skips_old_pictures() -> None:
+    cache, _ = _cache()
+    cache.attach_loop(asyncio.get_running_loop())
+    _publish(cache, _jpeg(), age_s=2.0)
+    assert await cache.wait_fresh(300, 0.05) is None
+    asyncio.get_running_loop().call_later(0.05, _publish, cache, _jpeg())
+    snap = await cache.wait_fresh(300, 2.0)
+    assert snap is not None
+    assert snap.age_ms() < 300
+
+
+@pytest.mark.asyncio
+async def test_scaled_variant_is_made_once_for_concurrent_requests() -> None:
+    cache, metrics = _cache()
+    cache.attach_loop(asyncio.get_running_loop())
+    _publish(cache, _jpeg())
+    snap = cache.latest
+    assert snap is not None
+    results = await asyncio.gather(*(cache.variant(snap, 160) for _ in range(10)))
+    assert len({r[0] for r in results}) == 1
+    assert metrics.variant_encodes._value.get() == 1
+    jpeg, height = results[0]
+    decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded.shape[:2] == (height, 160) == (90, 160)
+    assert await cache.variant(snap, 160) == results[0]
+    assert metrics.variant_encodes._value.get() == 1
+    assert await cache.variant(snap, 4000) == (snap.jpeg, 180)  # no upscaling

@@ -67,10 +67,14 @@ def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> di
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rps is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    result = {"rps": float(rps.group(1))}
     for pct in ("50", "99"):
         found = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
-        assert found, out
+        if found is None:
+            raise RuntimeError(f"unexpected wrk output:\n{out}")
         scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
         result[f"p{pct}_ms"] = float(found.group(1)) * scale
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -78,7 +82,9 @@ def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> di
     return result
 
 
-def sequential(host: str, port: int, path: str, n: int, headers: dict[str, str]) -> dict[str, float]:
+def sequential(
+    host: str, port: int, path: str, n: int, headers: dict[str, str]
+) -> dict[str, float]:
     conn = http.client.HTTPConnection(host, port)
     samples = []
     for _ in range(n):
@@ -87,7 +93,8 @@ def sequential(host: str, port: int, path: str, n: int, headers: dict[str, str])
         response = conn.getresponse()
         body = response.read()
         samples.append((time.perf_counter() - started) * 1000)
-        assert response.status == 200 and body, response.status
+        if response.status != 200 or not body:
+            raise RuntimeError(f"{path}: status {response.status}")
     conn.close()
     samples.sort()
     return {"p50_ms": samples[n // 2], "p99_ms": samples[int(n * 0.99)], "size": len(body)}
@@ -101,7 +108,9 @@ def main() -> int:
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
-            print(f"bench/snapshot needs {tool}: apt-get install -y wrk nginx-light", file=sys.stderr)
+            print(
+                f"bench/snapshot needs {tool}: apt-get install -y wrk nginx-light", file=sys.stderr
+            )
             return 2
 
     work = Path(tempfile.mkdtemp(prefix="bench-snapshot-"))
@@ -142,9 +151,12 @@ def main() -> int:
             results = {
                 "jpeg_bytes": len(jpeg),
                 "edge_wrk": wrk(f"{edge.url}/api/snapshot", args.seconds, args.connections, auth),
-                "nginx_wrk": wrk(f"http://127.0.0.1:{port}/snap.jpg", args.seconds,
-                                 args.connections, {}),  # fmt: skip
-                "edge_seq": sequential(host, int(edge_port), "/api/snapshot", args.sequential, auth),
+                "nginx_wrk": wrk(
+                    f"http://127.0.0.1:{port}/snap.jpg", args.seconds, args.connections, {}
+                ),
+                "edge_seq": sequential(
+                    host, int(edge_port), "/api/snapshot", args.sequential, auth
+                ),
                 "nginx_seq": sequential("127.0.0.1", port, "/snap.jpg", args.sequential, {}),
             }
         finally:
@@ -158,14 +170,22 @@ def main() -> int:
     print(f"bench/snapshot: {results['jpeg_bytes'] / 1024:.0f} KB JPEG, 1920x1080, loopback, "
           f"{os.cpu_count()} cores")  # fmt: skip
     print(f"{'':28}{'edge':>12}{'nginx':>12}{'edge/nginx':>12}{'target':>16}")
-    print(f"{'wrk req/s (c=' + str(args.connections) + ')':28}{e['rps']:>12.0f}{n['rps']:>12.0f}"
-          f"{ratio:>12.2f}{'>= 0.50':>16}")
-    print(f"{'wrk p50 ms':28}{e['p50_ms']:>12.2f}{n['p50_ms']:>12.2f}"
-          f"{e['p50_ms'] / n['p50_ms']:>12.2f}")
-    print(f"{'wrk p99 ms':28}{e['p99_ms']:>12.2f}{n['p99_ms']:>12.2f}"
-          f"{e['p99_ms'] / n['p99_ms']:>12.2f}{'<= 10 ms':>16}")
-    print(f"{'sequential p50 ms':28}{es['p50_ms']:>12.3f}{ns['p50_ms']:>12.3f}"
-          f"{es['p50_ms'] / ns['p50_ms']:>12.2f}")
+    print(
+        f"{'wrk req/s (c=' + str(args.connections) + ')':28}{e['rps']:>12.0f}{n['rps']:>12.0f}"
+        f"{ratio:>12.2f}{'>= 0.50':>16}"
+    )
+    print(
+        f"{'wrk p50 ms':28}{e['p50_ms']:>12.2f}{n['p50_ms']:>12.2f}"
+        f"{e['p50_ms'] / n['p50_ms']:>12.2f}"
+    )
+    print(
+        f"{'wrk p99 ms':28}{e['p99_ms']:>12.2f}{n['p99_ms']:>12.2f}"
+        f"{e['p99_ms'] / n['p99_ms']:>12.2f}{'<= 10 ms':>16}"
+    )
+    print(
+        f"{'sequential p50 ms':28}{es['p50_ms']:>12.3f}{ns['p50_ms']:>12.3f}"
+        f"{es['p50_ms'] / ns['p50_ms']:>12.2f}"
+    )
     print(f"{'sequential p99 ms':28}{es['p99_ms']:>12.3f}{ns['p99_ms']:>12.3f}"
           f"{es['p99_ms'] / ns['p99_ms']:>12.2f}{'<= 1 ms':>16}")  # fmt: skip
     met = ratio >= 0.5 and e["p99_ms"] <= 10 and es["p99_ms"] <= 1 and e["non_2xx"] == 0

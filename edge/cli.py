@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from edge.config import DEFAULT_CONFIG_PATH, EdgeConfig, load_config
-from edge.errors import ConfigError, KeyStoreError
+from edge.errors import ConfigError, KeyStoreError, SourceURLError
 from edge.keys import ROLES, KeyStore
 from fleet_common.cli import (
     EXIT_FAILURE,
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     apply_logging(args)
     try:
         return _dispatch(parser, args)
-    except ConfigError as err:
+    except (ConfigError, SourceURLError) as err:
         print(f"carwash-edge: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyStoreError as err:

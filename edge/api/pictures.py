@@ -50,11 +50,16 @@ class PictureRoutes:
     # ------------------------------------------------------------------ helpers
     def _headers(self, snap: Snapshot, etag: str) -> list[tuple[bytes, bytes]]:
         now = time.monotonic()
+        fixed = snap.fixed_headers
+        if fixed is None:
+            fixed = snap.fixed_headers = [
+                (b"cache-control", b"no-cache"),
+                (_H_SEQ, str(snap.seq).encode()),
+                (_H_CAPTURED_AT, rfc3339(snap.captured_at).encode()),
+            ]
         return [
+            *fixed,
             (b"etag", etag.encode()),
-            (b"cache-control", b"no-cache"),
-            (_H_SEQ, str(snap.seq).encode()),
-            (_H_CAPTURED_AT, rfc3339(snap.captured_at).encode()),
             (_H_AGE, str(round(snap.age_ms(now))).encode()),
             (_H_STATUS, self.edge.stream_status(now).encode()),
         ]

@@ -84,13 +84,13 @@ class AvSource(FrameSource):
             target = unquote(urlsplit(self.url).path)
         else:
             target = self.url
+            # FFmpeg's own socket timeout (microseconds), for connecting and for every read.
+            # PyAV's ``timeout=`` argument would do the same through a callback that takes the
+            # GIL on every I/O poll: measurable CPU on a Pi at 25 packets per second.
             options["rtsp_transport"] = self.config.rtsp_transport
+            options["timeout"] = str(round(self.config.read_timeout_s * 1_000_000))
         try:
-            return av.open(
-                target,
-                options=options,
-                timeout=(self.config.connect_timeout_s, self.config.read_timeout_s),
-            )
+            return av.open(target, options=options)
         except (av.FFmpegError, OSError) as err:
             raise SourceError(self._clean(err)) from err
 
@@ -135,23 +135,38 @@ class AvSource(FrameSource):
             container.close()
 
     def _demux_file(self, container: av.container.InputContainer, stream: Any) -> None:
-        """Play a file in real time, looping, as if it were a camera."""
-        while not self.stopping:
-            container.seek(0)
-            start = time.monotonic()
-            self._demux(container.demux(stream), pace=(start, stream.time_base))
+        """Play a file in real time, looping, as if it were a camera.
 
-    def _demux(self, packets: Any, pace: tuple[float, Any] | None) -> None:
-        first_pts: int | None = None
-        for packet in packets:
+        Each pass reopens the file (raw ``.h264`` cannot seek); the packets of every pass go
+        to the same decoder, which is fine: it is the same stream again.
+        """
+        rate = float(stream.average_rate or stream.guessed_rate or 25)
+        self._demux(container.demux(stream), pace=rate)
+        while not self.stopping:
+            again = self._open()
+            try:
+                self._demux(again.demux(again.streams.video[0]), pace=rate)
+            finally:
+                again.close()
+
+    def _demux(self, packets: Any, pace: float | None) -> None:
+        """Feed packets to :meth:`_on_packet`; with ``pace`` (frames/s), in real time."""
+        started = time.monotonic()
+        first_ts: int | None = None
+        for index, packet in enumerate(packets):
             if self.stopping:
                 return
             if packet.size == 0:  # the demuxer's end-of-stream marker
                 continue
-            if pace is not None and packet.pts is not None:
-                first_pts = packet.pts if first_pts is None else first_pts
-                due = pace[0] + float((packet.pts - first_pts) * pace[1])
-                if self._stop.wait(max(0.0, due - time.monotonic())):
+            if pace is not None:
+                # Raw H.264 has no timestamps: then the frame rate paces it.
+                ts = packet.pts if packet.pts is not None else packet.dts
+                if ts is not None and packet.time_base is not None:
+                    first_ts = ts if first_ts is None else first_ts
+                    offset = float((ts - first_ts) * packet.time_base)
+                else:
+                    offset = index / pace
+                if self._stop.wait(max(0.0, started + offset - time.monotonic())):
                     return
             self._on_packet(packet, time.monotonic(), time.time())
 
@@ -226,6 +241,7 @@ class AvSource(FrameSource):
             self.stats.decode_ms = elapsed * 1000.0
             if frames:
                 newest = (frames[-1], pos)
+                self._decoded()
             pos += 1
         if newest is not None:
             frame, index = newest
@@ -236,5 +252,5 @@ class AvSource(FrameSource):
             self.stats.width, self.stats.height = frame.width, frame.height
             if not self.stats.connected:
                 self._connected()
-            self._emit(RawFrame(frame, wall, mono, keyframe=index == 0))
+            self._emit(RawFrame(frame, wall, mono, keyframe=index == 0), decoded=False)
         return pos

@@ -10,7 +10,9 @@ car (sprite, mask, night glare) are drawn once; a frame is a copy, a masked blit
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from types import MappingProxyType
 from typing import Literal
 from urllib.parse import parse_qsl
 
@@ -18,7 +20,14 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["BayScene", "Phase", "SceneParams", "SceneState", "render_plate_sample"]
+__all__ = [
+    "PLATE_FORMATS",
+    "BayScene",
+    "Phase",
+    "SceneParams",
+    "SceneState",
+    "render_plate_sample",
+]
 
 Phase = Literal["empty", "arriving", "stopped", "leaving"]
 Image = NDArray[np.uint8]
@@ -29,17 +38,9 @@ _INK: BGR = (28, 24, 22)
 _WHITE: BGR = (238, 241, 243)
 _YELLOW: BGR = (30, 196, 248)
 _BODY_COLOURS: tuple[BGR, ...] = (
-    (235, 235, 232),
-    (190, 190, 188),
-    (40, 40, 42),
-    (35, 35, 170),
-    (150, 80, 25),
-    (110, 110, 105),
-    (60, 90, 40),
-    (40, 170, 220),
-    (125, 45, 50),
-    (30, 70, 140),
-)
+    (235, 235, 232), (190, 190, 188), (40, 40, 42), (35, 35, 170), (150, 80, 25),
+    (110, 110, 105), (60, 90, 40), (40, 170, 220), (125, 45, 50), (30, 70, 140),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,8 @@ def _draw_plate(text: str, style: _PlateStyle, bg: BGR, width: int) -> Image:
         cv2.rectangle(img, (0, 0), (sw, h), (150, 60, 0), -1)
         for k in range(12):
             a = k * math.pi / 6
-            c = (round(sw / 2 + sw * 0.28 * math.cos(a)), round(h * 0.32 + sw * 0.28 * math.sin(a)))
-            cv2.circle(img, c, max(1, round(sw * 0.03)), (0, 190, 230), -1)
+            c = (round(sw / 2 + sw * 0.2 * math.cos(a)), round(h * 0.3 + sw * 0.2 * math.sin(a)))
+            cv2.circle(img, c, max(1, round(sw * 0.025)), (40, 150, 170), -1)
         x0 = sw + bt
     if style.band is not None:
         cv2.rectangle(img, (0, 0), (w, round(h * 0.16)), style.band, -1)
@@ -174,17 +175,19 @@ def _glow(shape: tuple[int, int], cx: float, cy: float, sigma: float) -> NDArray
     return np.exp(-d2).astype(np.float32)
 
 
-_POS_KEYS = {  # query key -> (field, kind)
+_QUERY_KEYS: Mapping[str, tuple[str, str]] = MappingProxyType({  # key -> (field, kind)
     "width": ("width", "int"), "height": ("height", "int"), "fps": ("fps", "int"),
     "seed": ("seed", "int"), "night": ("night", "bool"), "plate": ("plate_format", "str"),
     "plate_format": ("plate_format", "str"), "cycle": ("cycle_s", "float"),
     "cycle_s": ("cycle_s", "float"), "stop": ("stop_s", "float"), "stop_s": ("stop_s", "float"),
     "empty": ("empty_s", "float"), "empty_s": ("empty_s", "float"),
     "noise": ("noise", "float"), "blur": ("blur", "float"),
-}  # fmt: skip
-_RANGES = {"width": (64, 4096), "height": (64, 4096), "fps": (1, 120), "seed": (0, 2**63 - 1),
-           "cycle_s": (0.1, 3600.0), "stop_s": (0.0, 3600.0), "empty_s": (0.0, 3600.0),
-           "noise": (0.0, 1.0), "blur": (0.0, 1.0)}  # fmt: skip
+})  # fmt: skip
+_RANGES: Mapping[str, tuple[float, float]] = MappingProxyType({
+    "width": (64, 4096), "height": (64, 4096), "fps": (1, 120), "seed": (0, 2**63 - 1),
+    "cycle_s": (0.1, 3600.0), "stop_s": (0.0, 3600.0), "empty_s": (0.0, 3600.0),
+    "noise": (0.0, 1.0), "blur": (0.0, 1.0),
+})  # fmt: skip
 
 
 def _check_field(name: str, value: object) -> str | None:
@@ -253,21 +256,18 @@ class SceneParams:
             raise ValueError(f"malformed synthetic scene query {query!r}: {err}") from None
         values: dict[str, object] = {}
         for key, raw in pairs:
-            if key not in _POS_KEYS:
-                raise ValueError(f"unknown scene parameter {key!r}; known: {sorted(_POS_KEYS)}")
-            name, kind = _POS_KEYS[key]
+            if key not in _QUERY_KEYS:
+                raise ValueError(f"unknown scene parameter {key!r}; known: {sorted(_QUERY_KEYS)}")
+            name, kind = _QUERY_KEYS[key]
             if name in values:
                 raise ValueError(f"scene parameter {key!r} given twice")
             value: object = raw
             try:
-                if kind == "int":
-                    value = int(raw)
-                elif kind == "float":
-                    value = float(raw)
+                if kind in ("int", "float"):
+                    value = int(raw) if kind == "int" else float(raw)
             except ValueError:
-                raise ValueError(
-                    f"scene parameter {key!r}: expected a number, got {raw!r}"
-                ) from None
+                what = "an integer" if kind == "int" else "a number"
+                raise ValueError(f"scene parameter {key!r}: expected {what}, got {raw!r}") from None
             if kind == "bool":
                 low = raw.lower()
                 if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
@@ -370,9 +370,9 @@ class BayScene:
             if car.glare is not None:
                 _blit(frame, car.glare, None, car.x - car.glare_pad, y, add=True)
         secs = int(self._clock0 + t) % 86400
-        clock = f"BAY 1  {secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
+        clock = f"{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}"
         scale = p.height / 1100
-        org = (round(p.width * 0.015), round(p.height * 0.975))
+        org = (round(p.width * 0.012), round(p.height * 0.05))  # on the wall, top left
         ink = (120, 120, 120) if p.night else (215, 215, 215)
         cv2.putText(frame, clock, org, cv2.FONT_HERSHEY_SIMPLEX, scale, ink, 1, cv2.LINE_AA)
         if self._noise is not None:
@@ -422,8 +422,8 @@ class BayScene:
             cv2.rectangle(img, (xb, 0), (xb + round(0.06 * w), round(0.28 * h)), (205, 125, 40), -1)
             for y in range(0, round(0.28 * h), max(2, h // 70)):
                 cv2.line(img, (xb, y), (xb + round(0.06 * w), y), (170, 95, 25), 1)
-        cv2.line(img, (edge(h * 0.965, -1), round(h * 0.965)), (edge(h * 0.965, 1), round(h * 0.965)),
-                 (235, 235, 235), max(2, h // 90))  # fmt: skip
+        ys = round(h * 0.965)  # stop line
+        cv2.line(img, (edge(ys, -1), ys), (edge(ys, 1), ys), (235, 235, 235), max(2, h // 90))
         g0, g1 = (round(0.44 * w), round(0.47 * h)), (round(0.56 * w), round(0.52 * h))
         cv2.rectangle(img, g0, g1, (55, 55, 58), -1)  # drain grate
         for x in range(g0[0], g1[0], max(2, w // 200)):
@@ -436,8 +436,8 @@ class BayScene:
         cv2.putText(img, "BAY 1", (round(0.02 * w), round(0.3 * h)), cv2.FONT_HERSHEY_DUPLEX,
                     h / 500, (120, 60, 30), max(1, h // 300), cv2.LINE_AA)  # fmt: skip
         if p.night:  # two lamps over the bay in a dark hall, a bluish cast
-            light = 0.13 + 0.55 * _glow((h, w), w / 2, 0.3 * h, 0.35 * w)
-            light += 0.45 * _glow((h, w), w / 2, 0.8 * h, 0.3 * w)
+            light = 0.07 + 0.45 * _glow((h, w), w / 2, 0.3 * h, 0.35 * w)
+            light += 0.35 * _glow((h, w), w / 2, 0.8 * h, 0.3 * w)
             tint = np.array([1.08, 1.0, 0.88], np.float32)
         else:
             light = self._level * (1.0 - 0.18 * (1.0 - _glow((h, w), w / 2, h / 2, 0.6 * w)))
@@ -468,22 +468,22 @@ class BayScene:
         pw = round(p.width * rng.uniform(0.13, 0.18))
         quad = _plate_quad(pw, max(4, round(pw / style.aspect)), rng.uniform(-14, 14),
                            rng.uniform(-3, 3))  # fmt: skip
-        cabin, hood = rng.uniform(0.3, 0.45), rng.uniform(0.12, 0.22)  # saloon .. van
+        cabin, hood = rng.uniform(0.22, 0.36), rng.uniform(0.1, 0.15)  # roof, windscreen
         sw, mx = round(cw * 1.12), round(cw * 0.06)
         cx = sw / 2
         ph = float(quad[:, 1].max()) + 1
-        fh = max(0.16 * ch, 1.7 * ph)  # the front face: lights, grille, bumper, plate
+        fh = max(0.2 * ch, 2.0 * ph)  # the front face: lights, grille, bumper, plate
         f0 = ch - fh
         img = np.zeros((ch, sw, 3), np.uint8)
         mask = np.zeros((ch, sw), np.uint8)
         col = tuple(float(c) for c in body)
         dark = tuple(float(c) * 0.55 for c in body)
-        for yf in (0.2, f0 / ch - 0.06):  # wheels, just showing at the sides
+        for yf in (0.16, f0 / ch - 0.15):  # wheels, just showing at the sides
             y0 = round(yf * ch)
             cv2.rectangle(
-                img, (mx - cw // 40, y0), (mx + cw + cw // 40, y0 + ch // 8), (25, 25, 25), -1
+                img, (mx - cw // 60, y0), (mx + cw + cw // 60, y0 + ch // 9), (25, 25, 25), -1
             )
-            cv2.rectangle(mask, (mx - cw // 40, y0), (mx + cw + cw // 40, y0 + ch // 8), 1, -1)
+            cv2.rectangle(mask, (mx - cw // 60, y0), (mx + cw + cw // 60, y0 + ch // 9), 1, -1)
         for side in (-1, 1):  # mirrors
             c = (round(cx + side * cw * 0.53), round(ch * (0.2 + cabin + 0.02)))
             cv2.ellipse(img, c, (round(cw * 0.05), round(ch * 0.025)), 0, 0, 360, dark, -1)
@@ -507,20 +507,20 @@ class BayScene:
         cv2.rectangle(
             img, (round(cx - 0.46 * cw), round(f0)), (round(cx + 0.46 * cw), ch), dark, -1
         )
-        by = round(f0 + 0.45 * fh - ph / 2 - 0.08 * fh)  # bumper top, just above the plate
+        by = round(f0 + 0.6 * fh - ph / 2 - 0.07 * fh)  # bumper top, just above the plate
         cv2.rectangle(
             img, (round(cx - 0.47 * cw), by), (round(cx + 0.47 * cw), ch), (48, 48, 50), -1
         )
-        cv2.rectangle(img, (round(cx - 0.2 * cw), round(f0 + 0.05 * fh)),
-                      (round(cx + 0.2 * cw), by - 2), (30, 30, 32), -1)  # fmt: skip
+        cv2.rectangle(img, (round(cx - 0.2 * cw), round(f0 + 0.2 * fh)),
+                      (round(cx + 0.2 * cw), by - round(0.03 * fh)), (30, 30, 32), -1)  # fmt: skip
         night = 0.3 if p.night else self._level
         img = _u8(np.clip(img * night, 0, 255))
-        lamps = [(round(cx + s * 0.35 * cw), round(f0 + 0.14 * fh)) for s in (-1, 1)]
+        lamps = [(round(cx + s * 0.35 * cw), round(f0 + 0.12 * fh)) for s in (-1, 1)]
         for c in lamps:
             lamp = (255, 255, 255) if p.night else (205, 212, 215)
-            cv2.ellipse(img, c, (round(0.09 * cw), round(0.06 * fh) + 2), 0, 0, 360, lamp, -1)
+            cv2.ellipse(img, c, (round(0.09 * cw), round(0.07 * fh) + 2), 0, 0, 360, lamp, -1)
         img[mask == 0] = 0
-        px, py = round(cx - float(quad[:, 0].max()) / 2), round(f0 + 0.55 * fh - ph / 2)
+        px, py = round(cx - float(quad[:, 0].max()) / 2), round(f0 + 0.6 * fh - ph / 2)
         patch = _draw_plate(text, style, plate_bg, pw)
         if p.night:  # lit by the plate lamp: a little dimmer and warmer
             patch = _u8(np.clip(patch * np.array([0.8, 0.88, 0.92], np.float32), 0, 255))

@@ -187,10 +187,16 @@ class FrameSource(ABC):
             self.stats.keyframes += 1
             self.metrics.keyframes.inc()
 
-    def _emit(self, frame: RawFrame) -> None:
+    def _decoded(self) -> None:
+        """Count one decoded picture (published or not: catch-up decodes count too)."""
         self.stats.decoded += 1
         self.decoded_rate.tick(time.monotonic())
         self.metrics.frames_decoded.inc()
+
+    def _emit(self, frame: RawFrame, *, decoded: bool = True) -> None:
+        """Hand a picture to the encoder; ``decoded=False`` when already counted."""
+        if decoded:
+            self._decoded()
         self._sink(frame)
 
     @abstractmethod

@@ -35,6 +35,8 @@ class Snapshot:
     keyframe: bool
     etag: str
     variants: dict[int, tuple[bytes, int]] = field(default_factory=dict)  # width → (jpeg, height)
+    # Response headers that never change for this picture, built on first use by the API.
+    fixed_headers: list[tuple[bytes, bytes]] | None = None
 
     def age_ms(self, now_mono: float | None = None) -> float:
         now = time.monotonic() if now_mono is None else now_mono

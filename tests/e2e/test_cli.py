@@ -84,3 +84,11 @@ def test_busy_port_is_a_clear_failure(tmp_path: Path) -> None:
         second = _run("edge", "run", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path))
     assert second.returncode == 1
     assert "cannot serve on" in second.stderr
+
+
+def test_bad_source_parameters_are_a_usage_error(tmp_path: Path) -> None:
+    result = _run("edge", "run", "--source", "synthetic://?fps=zero", "--listen", "127.0.0.1:0",
+                  "--data-dir", str(tmp_path))  # fmt: skip
+    assert result.returncode == 2
+    assert "fps" in result.stderr
+    assert "Traceback" not in result.stderr

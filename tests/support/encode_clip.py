@@ -2,7 +2,8 @@
 
 Frame ``n`` of a clip is ``make_frame(width, height, value_fn(n))`` (by default the timecode is
 the frame index), encoded with libx264 through PyAV: exactly ``gop`` frames between keyframes
-(IDR, with SPS/PPS repeated in front of each), no B-frames, no lookahead (zerolatency-like).
+(IDR, with SPS/PPS repeated in front of each), no B-frames, no lookahead (zerolatency-like),
+an access unit delimiter per picture and one slice per picture unless ``slices`` says more.
 
 ``cached_clip`` keeps encoded clips in a cache folder (``$CARWASH_CLIP_CACHE``, else
 ``$XDG_CACHE_HOME/carwash-fleet/clips``, else ``~/.cache/carwash-fleet/clips``) since the

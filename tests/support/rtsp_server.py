@@ -8,7 +8,7 @@ Run it with Debian's own interpreter, which has ``gi`` (the project venv does no
 
 It serves one H.264 stream at ``rtsp://127.0.0.1:PORT/stream`` (UDP and TCP-interleaved
 transports), prints exactly one line ``READY rtsp://127.0.0.1:PORT/stream`` on stdout once it
-listens, and exits with status 0 on SIGTERM/SIGINT.
+listens, and exits with status 0 on SIGTERM/SIGINT (and when its parent process goes away).
 
 Modes:
 
@@ -21,9 +21,18 @@ Modes:
 * ``file``: the access units of an H.264 Annex-B file are parsed once and re-sent in a loop, in
   real time at ``--fps``, with continuous timestamps and without re-encoding.
 
-The media is shared between clients. Buffers are only pushed from the appsrc ``need-data``
-signal, which a live appsrc emits only from its streaming thread once the media pipeline is
-PLAYING; pushing from a timer before that leaves some sessions without any data.
+GStreamer traps worked around here:
+
+* Buffers are only pushed from the appsrc ``need-data`` signal (blocking in it until the frame is
+  due), which a live appsrc emits from its streaming thread once the media pipeline is PLAYING;
+  pushing from a timer before that leaves some sessions without any data.
+* The media is shared between clients and, once prepared, held prepared for good (an extra
+  ``prepare`` count). Without that, the last client leaving unprepares it in a client thread
+  while the factory still hands it out, and a client connecting in that window (a quick
+  reconnect) gets "503 Service Unavailable".
+* ``rtph264pay config-interval=-1`` puts SPS/PPS before every IDR *slice*, breaking multi-slice
+  keyframes: live mode encodes one slice per picture (``x264enc threads=1``); file mode lets
+  ``h264parse config-interval=-1`` insert them per access unit and the payloader inserts none.
 
 This file must stay importable without ``gi`` (the venv imports :class:`FrameRenderer` to check
 it against ``make_frame``), so GStreamer is imported inside :func:`main`.
@@ -32,6 +41,7 @@ it against ``make_frame``), so GStreamer is imported inside :func:`main`.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -203,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
             f"caps=video/x-raw,format=BGR,width={args.width},height={args.height},"
             f"framerate={args.fps}/1 "
             "! videoconvert ! video/x-raw,format=I420 "
+            # threads=1: tune=zerolatency turns on sliced threads (one slice per thread), and
+            # rtph264pay config-interval=-1 inserts SPS/PPS before every IDR *slice*, so decoders
+            # see each multi-slice keyframe as two half pictures. One thread = one slice.
             "! x264enc tune=zerolatency speed-preset=ultrafast bframes=0 threads=1 "
             f"key-int-max={args.gop} option-string=scenecut=0 "
             "! rtph264pay config-interval=-1 pt=96 name=pay0 )"
@@ -317,6 +330,19 @@ def main(argv: list[str] | None = None) -> int:
         return True
 
     GLib.timeout_add_seconds(2, cleanup_sessions)
+
+    parent = os.getppid()
+
+    def check_parent() -> bool:
+        # A test run that dies without stopping us must not leave the server running.
+        if os.getppid() != parent:
+            print("rtsp_server: parent process gone, exiting", file=sys.stderr)
+            stopping.set()
+            loop.quit()
+            return False
+        return True
+
+    GLib.timeout_add(500, check_parent)
 
     def on_signal() -> bool:
         stopping.set()

@@ -370,6 +370,26 @@ def run_ffmpeg(clip: Path, rate: str, seconds: float, warmup: float, work: Path)
     }
 
 
+def run_floor(clip: Path, seconds: float, warmup: float) -> dict[str, Any]:
+    """FFmpeg decoding keyframes only and discarding them: the floor of any keyframe design."""
+    with RtspServer("file", file=clip, fps=FPS) as server:
+        cmd = ["ffmpeg", "-nostdin", "-loglevel", "error", "-rtsp_transport", "tcp",
+               "-skip_frame", "nokey", "-i", server.url, "-f", "null", "-"]  # fmt: skip
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+        try:
+            time.sleep(warmup)
+            window = CpuWindow(proc.pid)
+            window.start()
+            time.sleep(seconds)
+            window.stop()
+            rss = peak_rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return {"command": " ".join([*cmd[:8], "URL", *cmd[9:]]), "cpu_s_per_min": window.per_minute,
+            "peak_rss_mb": rss}  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -377,7 +397,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="measured window per run")
     parser.add_argument("--clip-seconds", type=float, default=60.0, help="length of the loop")
-    parser.add_argument("--crf", type=int, default=14, help="x264 CRF of the clip")
+    parser.add_argument("--crf", type=int, default=21, help="x264 CRF (with --bitrate 0)")
+    parser.add_argument(
+        "--bitrate",
+        type=int,
+        default=6000,
+        help="constant bit rate of the clip in kbit/s, as IP cameras send (0: use --crf)",
+    )
+    parser.add_argument(
+        "--grain",
+        type=float,
+        default=3.0,
+        help="sensor-like noise (grey levels) so P-frames cost what a camera's do",
+    )
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
     parser.add_argument("--quick", action="store_true", help="smoke run: 10 s per run")
     args = parser.parse_args()
@@ -390,7 +422,8 @@ def main() -> int:
         return 2
 
     encode_started = time.monotonic()
-    clip = cached_clip(WIDTH, HEIGHT, FPS, GOP, args.clip_seconds, crf=args.crf)
+    clip = cached_clip(WIDTH, HEIGHT, FPS, GOP, args.clip_seconds, crf=args.crf,
+                       grain=args.grain, bitrate_kbps=args.bitrate or None)  # fmt: skip
     encode_s = time.monotonic() - encode_started
     clip_mbit_s = clip.stat().st_size * 8 / args.clip_seconds / 1e6
 
@@ -399,6 +432,7 @@ def main() -> int:
         edge = run_edge(clip, seconds, args.warmup, work)
         slow = run_ffmpeg(clip, "1/10", seconds, args.warmup, work)
         fast = run_ffmpeg(clip, "1", seconds, args.warmup, work)
+        floor = run_floor(clip, seconds, args.warmup)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -410,8 +444,9 @@ def main() -> int:
     rss_met = edge["peak_rss_mb"] <= RSS_TARGET_MB
     met = cpu_met and age_met and rss_met
 
+    rate_mode = f"CBR {args.bitrate} kbit/s" if args.bitrate else f"crf {args.crf}"
     print(f"bench/ingest: RTSP/TCP loopback, H.264 {WIDTH}x{HEIGHT} {FPS} fps, "
-          f"{GOP / FPS:g} s GOP, {clip_mbit_s:.1f} Mbit/s (crf {args.crf}), "
+          f"{GOP / FPS:g} s GOP, {clip_mbit_s:.1f} Mbit/s ({rate_mode}, grain {args.grain:g}), "
           f"{args.clip_seconds:g} s clip looped; {seconds:g} s per run after warm-up, "
           f"one run at a time, {os.cpu_count()} cores")  # fmt: skip
     print(f"{'':24}{'CPU s/min':>11}{'peak RSS MB':>13}{'age p50 ms':>12}{'age p95 ms':>12}"
@@ -429,6 +464,8 @@ def main() -> int:
     print(f"{'edge CPU / ffmpeg fps=1/10 CPU':40}{ratio_slow:>10.3f}{'<= 0.125':>14}"
           f"{'' if cpu_met else '  MISSED':>8}")  # fmt: skip
     print(f"{'edge CPU / ffmpeg fps=1 CPU':40}{ratio_fast:>10.3f}")
+    print(f"{'ffmpeg keyframes-only (floor) CPU s/min':40}{floor['cpu_s_per_min']:>10.2f}")
+    print(f"{'edge CPU / floor':40}{edge['cpu_s_per_min'] / floor['cpu_s_per_min']:>10.2f}")
     print(f"{'edge snapshot age max ms (true)':40}{edge['age']['max_ms']:>10.0f}{'< 2500':>14}"
           f"{'' if age_met else '  MISSED':>8}")  # fmt: skip
     print(f"{'edge peak RSS MB':40}{edge['peak_rss_mb']:>10.1f}{'<= 120':>14}"
@@ -464,7 +501,9 @@ def main() -> int:
 
     results = {
         "setup": {
-            "width": WIDTH, "height": HEIGHT, "fps": FPS, "gop": GOP, "crf": args.crf,
+            "width": WIDTH, "height": HEIGHT, "fps": FPS, "gop": GOP,
+            "crf": args.crf, "grain": args.grain,
+            "bitrate_kbps": args.bitrate,
             "clip_seconds": args.clip_seconds, "clip_mbit_s": clip_mbit_s,
             "seconds": seconds, "warmup_s": args.warmup, "cores": os.cpu_count(),
             "sample_period_s": SAMPLE_PERIOD_S,
@@ -472,6 +511,7 @@ def main() -> int:
         "edge": edge,
         "ffmpeg_fps_1_10": slow,
         "ffmpeg_fps_1": fast,
+        "ffmpeg_keyframes_only": floor,
         "ratios": {"edge_cpu_over_ffmpeg_fps_1_10": ratio_slow,
                    "edge_cpu_over_ffmpeg_fps_1": ratio_fast},
         "targets": {

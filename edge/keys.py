@@ -29,6 +29,7 @@ ROLE_RANK: Final[dict[str, int]] = {role: rank for rank, role in enumerate(ROLES
 KEY_PREFIX: Final = "cwe_"
 KEYS_FILE: Final = "api_keys.json"
 _RELOAD_CHECK_S: Final = 1.0
+_VERIFIED_CACHE_SIZE: Final = 1024
 # Compared against when the id is unknown, so a miss costs the same as a wrong secret.
 _DUMMY_HASH: Final = hashlib.sha256(b"carwash-no-such-key").hexdigest()
 
@@ -66,6 +67,10 @@ class KeyStore:
         self._entries: dict[str, KeyEntry] = {}
         self._mtime_ns: int | None = None
         self._next_check = 0.0
+        # Keys verified since the file was last read: skips hashing on the hot path. Looked up
+        # by the whole key (Python's string hash is randomised per process, so the lookup time
+        # tells an attacker nothing); cleared whenever the file changes, so revocation holds.
+        self._verified: dict[str, KeyEntry] = {}
         self._load()
 
     @classmethod
@@ -77,7 +82,7 @@ class KeyStore:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            self._entries, self._mtime_ns = {}, None
+            self._entries, self._mtime_ns, self._verified = {}, None, {}
             return
         except OSError as err:
             raise KeyStoreError(f"cannot read {self.path}: {err}") from err
@@ -87,6 +92,7 @@ class KeyStore:
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise KeyStoreError(f"{self.path} is not a valid key file: {err}") from err
         self._entries, self._mtime_ns = entries, stat.st_mtime_ns
+        self._verified = {}
 
     def _maybe_reload(self) -> None:
         now = time.monotonic()
@@ -109,12 +115,17 @@ class KeyStore:
         """The entry of a valid key, else None. Constant time in the secret."""
         with self._lock:
             self._maybe_reload()
-            entries = self._entries
+            entries, verified = self._entries, self._verified
+        known = verified.get(key)
+        if known is not None:
+            return known
         entry = None
         if key.startswith(KEY_PREFIX):
             entry = entries.get(key[len(KEY_PREFIX) : len(KEY_PREFIX) + 8])
         expected = entry.hash if entry is not None else _DUMMY_HASH
         if hmac.compare_digest(_hash(key), expected) and entry is not None:
+            if len(verified) < _VERIFIED_CACHE_SIZE:
+                verified[key] = entry
             return entry
         return None
 
@@ -162,4 +173,4 @@ class KeyStore:
             self._mtime_ns = self.path.stat().st_mtime_ns
         except OSError as err:
             raise KeyStoreError(f"cannot write {self.path}: {err}") from err
-        self._entries = entries
+        self._entries, self._verified = entries, {}

@@ -190,6 +190,8 @@ class AvSource(FrameSource):
             else:
                 self._gop.packets.append(packet)
                 self._gop.arrivals.append((mono, wall))
+                if not self.stats.full_decode:
+                    return  # the decoder sleeps until the next keyframe or a demand
             self._cond.notify_all()
 
     # ------------------------------------------------------------------ decoder thread
@@ -203,6 +205,10 @@ class AvSource(FrameSource):
                         return
                     gop = self._gop
                     full = self.want_full_decode(time.monotonic())
+                    if full != self.stats.full_decode:
+                        # The demuxer wakes this thread for every packet only while full.
+                        self.stats.full_decode = full
+                        self.metrics.full_decode.set(1 if full else 0)
                     if gop is not None and gop is not synced:
                         synced, pos = gop, 0
                         break
@@ -215,8 +221,6 @@ class AvSource(FrameSource):
                         break
                     self._cond.wait(0.25)
                 end = len(synced.packets) if full else 1
-            self.stats.full_decode = full
-            self.metrics.full_decode.set(1 if full else 0)
             pos = self._decode_range(ctx, synced, pos, end)
 
     def _decode_range(self, ctx: Any, gop: _Gop, pos: int, end: int) -> int:

@@ -23,6 +23,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
+import numpy as np
 
 from tests.support.framecode import FRAME_LAYOUT_VERSION, make_frame
 
@@ -45,8 +47,16 @@ def encode_clip(
     preset: str = "veryfast",
     crf: int = 23,
     slices: int = 1,
+    grain: float = 0.0,
+    bitrate_kbps: int | None = None,
 ) -> Path:
     """Write ``round(fps * seconds)`` frames as an Annex-B H.264 file at ``path``; return it.
+
+    ``grain`` (standard deviation in grey levels) adds sensor-like noise that changes every
+    frame, as a real camera's does: it makes P-frames as costly to decode as a camera's rather
+    than nearly free, so decoding benchmarks on the clip mean something. ``bitrate_kbps``
+    encodes at a constant bit rate (VBV-capped, as IP cameras do) instead of the constant
+    quality ``crf``; cameras' keyframes are then a realistic share of the stream.
 
     The file is written to a temporary name and renamed, so a reader never sees half a clip.
     """
@@ -67,9 +77,13 @@ def encode_clip(
             "aud=1",
             "sliced-threads=0",
             f"slices={slices}",
-            f"crf={crf}",
+            *(
+                (f"bitrate={bitrate_kbps}", f"vbv-maxrate={bitrate_kbps}",
+                 f"vbv-bufsize={2 * bitrate_kbps}", "nal-hrd=cbr")
+                if bitrate_kbps else (f"crf={crf}",)
+            ),
         )
-    )
+    )  # fmt: skip
     try:
         with av.open(str(tmp), mode="w", format="h264") as container:
             stream = container.add_stream("libx264", rate=Fraction(fps, 1))
@@ -79,8 +93,12 @@ def encode_clip(
             stream.codec_context.gop_size = gop
             stream.codec_context.max_b_frames = 0
             stream.codec_context.options = {"preset": preset, "x264-params": x264_params}
+            noise = _noise_pool(width, height, grain)
             for n in range(n_frames):
-                frame = av.VideoFrame.from_ndarray(make_frame(width, height, fn(n)), format="bgr24")
+                image = make_frame(width, height, fn(n))
+                if noise:
+                    image = cv2.add(image, noise[n % len(noise)], dtype=cv2.CV_8U)
+                frame = av.VideoFrame.from_ndarray(image, format="bgr24")
                 frame.pts = n
                 for packet in stream.encode(frame):
                     container.mux(packet)
@@ -90,6 +108,16 @@ def encode_clip(
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+def _noise_pool(width: int, height: int, grain: float, size: int = 7) -> list[np.ndarray]:
+    """A few zero-mean noise frames (int16) cycled through; a prime count hides the period."""
+    if grain <= 0:
+        return []
+    rng = np.random.default_rng(7)
+    return [
+        rng.normal(0.0, grain, (height, width, 3)).round().astype(np.int16) for _ in range(size)
+    ]
 
 
 def cache_dir() -> Path:
@@ -111,15 +139,18 @@ def cached_clip(
     *,
     preset: str = "veryfast",
     crf: int = 23,
+    grain: float = 0.0,
+    bitrate_kbps: int | None = None,
 ) -> Path:
     """An encoded clip (timecode = frame index) from the cache, encoding it on first use."""
     name = (
         f"clip-v{FRAME_LAYOUT_VERSION}-{width}x{height}-{fps}fps-gop{gop}-{seconds:g}s"
-        f"-{preset}-crf{crf}.h264"
+        f"-{preset}-{f'cbr{bitrate_kbps}' if bitrate_kbps else f'crf{crf}'}-grain{grain:g}.h264"
     )
     path = cache_dir() / name
     if not path.exists():
-        encode_clip(path, width, height, fps, gop, seconds, preset=preset, crf=crf)
+        encode_clip(path, width, height, fps, gop, seconds, preset=preset, crf=crf, grain=grain,
+                    bitrate_kbps=bitrate_kbps)  # fmt: skip
     return path
 
 

@@ -7,7 +7,8 @@ metrics in the path) and nginx (one worker process, the same JPEG as a static fi
 * a sequential keep-alive client (one connection, N requests): p50/p99.
 
 Prints a table with the ratios to nginx and the issue's targets, and writes the figures to
-``bench/results/snapshot.json``. Needs Debian's ``wrk`` and ``nginx`` (``scripts/bench snapshot`` installs them).
+``bench/results/snapshot.json``. Needs Debian's ``wrk`` and ``nginx``
+(``scripts/bench snapshot`` installs them).
 
     python bench/snapshot.py [--seconds 10] [--connections 32] [--sequential 3000]
 """

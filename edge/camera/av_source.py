@@ -84,13 +84,14 @@ class AvSource(FrameSource):
             target = unquote(urlsplit(self.url).path)
         else:
             target = self.url
-            # FFmpeg's own socket timeout (microseconds), for connecting and for every read.
-            # PyAV's ``timeout=`` argument would do the same through a callback that takes the
-            # GIL on every I/O poll: measurable CPU on a Pi at 25 packets per second.
+            # Reads time out through FFmpeg's own socket timeout (microseconds). PyAV's read
+            # timeout would do the same through a callback that takes the GIL on every I/O
+            # poll: measurable CPU on a Pi at 25 packets per second. The open (connect, RTSP
+            # handshake, probing) is bounded by PyAV's open timeout, which costs nothing after.
             options["rtsp_transport"] = self.config.rtsp_transport
             options["timeout"] = str(round(self.config.read_timeout_s * 1_000_000))
         try:
-            return av.open(target, options=options)
+            return av.open(target, options=options, timeout=(self.config.connect_timeout_s, None))
         except (av.FFmpegError, OSError) as err:
             raise SourceError(self._clean(err)) from err
 

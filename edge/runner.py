@@ -16,6 +16,7 @@ import uvicorn
 from edge.api import create_app
 from edge.config import EdgeConfig, parse_listen
 from edge.service import Edge
+from edge.systemd import SystemdNotifier
 
 log = logging.getLogger("edge")
 
@@ -36,11 +37,25 @@ def bind_socket(listen: str) -> socket.socket:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, telling when it listens (readiness; systemd's READY=1 later)."""
+    """uvicorn's server, telling when it listens (readiness) and when it starts to stop."""
 
-    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        on_started: Callable[[], None],
+        on_stopping: Callable[[], None] = lambda: None,
+    ) -> None:
         super().__init__(config)
         self._on_started = on_started
+        self._on_stopping = on_stopping
+
+    def serving(self) -> bool:
+        """Listening and not shutting down: what the systemd watchdog vouches for."""
+        return (
+            self.started
+            and not self.should_exit
+            and all(server.is_serving() for server in self.servers)
+        )
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -70,6 +85,8 @@ class _Server(uvicorn.Server):
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True  # a second Ctrl-C skips the graceful wait
         log.info("%s received: shutting down", sig.name)
+        if not self.should_exit:
+            self._on_stopping()
         self.should_exit = True
 
 
@@ -79,6 +96,13 @@ async def serve(config: EdgeConfig) -> None:
     app = create_app(edge)
     sock = bind_socket(config.http.listen)
     host, port = sock.getsockname()[:2]
+    notifier = SystemdNotifier.from_env()
+
+    def on_started() -> None:
+        # Tests and scripts read this line to learn an ephemeral port.
+        log.info("listening on http://%s:%d", host, port)
+        notifier.ready(f"serving http://{host}:{port}, camera {edge.source.safe_url}")
+
     server = _Server(
         uvicorn.Config(
             app,
@@ -93,16 +117,22 @@ async def serve(config: EdgeConfig) -> None:
             date_header=False,
             timeout_graceful_shutdown=2,
         ),
-        # Tests and scripts read this line to learn an ephemeral port.
-        on_started=lambda: log.info("listening on http://%s:%d", host, port),
+        on_started=on_started,
+        on_stopping=notifier.stopping,
     )
     edge.start()
     # Everything built so far (app, routes, models) lives as long as the process: keep it out
     # of the collector's scans, which otherwise show up as latency spikes on the hot path.
     gc.freeze()
+    # Pings only while the HTTP server serves, from this loop: a stuck loop gets restarted. The
+    # stream's state does not count: a dead camera is reconnected to, not a reason to restart.
+    watchdog = asyncio.create_task(notifier.run_watchdog(server.serving), name="systemd-watchdog")
     try:
         await server.serve(sockets=[sock])
     finally:
+        watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog
         await asyncio.to_thread(edge.stop)
         sock.close()
 

@@ -154,6 +154,15 @@ class HttpConfig(_Section):
         return value
 
 
+class DiscoveryConfig(_Section):
+    enabled: bool = Field(True, description="Advertise this edge on the LAN with zeroconf (mDNS).")
+    interfaces: list[str] | None = Field(
+        None,
+        description="IP addresses to advertise on. Default: where the API listens (only"
+        " 127.0.0.1 when it listens there; every interface for 0.0.0.0).",
+    )
+
+
 class EdgeConfig(_Section):
     """Everything an edge needs to know. Loaded from TOML; flags override."""
 
@@ -177,6 +186,9 @@ class EdgeConfig(_Section):
     )
     http: HttpConfig = Field(
         default_factory=HttpConfig, description="The HTTP API: address, rate limit, metrics."
+    )
+    discovery: DiscoveryConfig = Field(
+        default_factory=DiscoveryConfig, description="How consoles on the LAN find this edge."
     )
 
     def resolved_data_dir(self) -> Path:

@@ -15,8 +15,10 @@ import uvicorn
 
 from edge.api import create_app
 from edge.config import EdgeConfig, parse_listen
+from edge.discovery import Advertiser, advertise_interfaces, device_id
 from edge.service import Edge
 from edge.systemd import SystemdNotifier
+from fleet_common.version import VERSION
 
 log = logging.getLogger("edge")
 
@@ -97,11 +99,17 @@ async def serve(config: EdgeConfig) -> None:
     sock = bind_socket(config.http.listen)
     host, port = sock.getsockname()[:2]
     notifier = SystemdNotifier.from_env()
+    advertiser = _advertiser(config, host, port)
+    advertising: set[asyncio.Task[None]] = set()
 
     def on_started() -> None:
         # Tests and scripts read this line to learn an ephemeral port.
         log.info("listening on http://%s:%d", host, port)
         notifier.ready(f"serving http://{host}:{port}, camera {edge.source.safe_url}")
+        if advertiser is not None:  # probing takes a second or so: not in readiness's way
+            task = asyncio.get_running_loop().create_task(advertiser.start())
+            advertising.add(task)
+            task.add_done_callback(advertising.discard)
 
     server = _Server(
         uvicorn.Config(
@@ -133,8 +141,32 @@ async def serve(config: EdgeConfig) -> None:
         watchdog.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watchdog
+        if advertiser is not None:
+            await advertiser.stop()  # goodbye packets: consoles drop this edge at once
         await asyncio.to_thread(edge.stop)
         sock.close()
+
+
+def _advertiser(config: EdgeConfig, host: str, port: int) -> Advertiser | None:
+    """The zeroconf advertisement of the bound address, or None when discovery is off."""
+    if not config.discovery.enabled:
+        return None
+    try:
+        dev_id = device_id(config.resolved_data_dir())
+    except OSError as err:
+        log.warning("not advertising on the LAN: cannot keep a device id: %s", err)
+        return None
+    return Advertiser(
+        dev_id,
+        config.name,
+        config.site,
+        VERSION,
+        port,
+        host,
+        advertise_interfaces(host, config.discovery.interfaces),
+        caps=("snapshot",),
+        cfg_version=1,  # the config store (and its version) arrives later
+    )
 
 
 def run(config: EdgeConfig) -> None:

@@ -105,11 +105,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from edge.runner import run
 
         try:
-            run(config)
+            return run(config)
         except OSError as err:
             print(f"carwash-edge: cannot serve on {config.http.listen}: {err}", file=sys.stderr)
             return EXIT_FAILURE
-        return EXIT_OK
     if args.command == "keys":
         store = KeyStore.in_dir(_load(args, {}).resolved_data_dir())
         if args.keys_command == "create":

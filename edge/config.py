@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from edge.errors import ConfigError
 
@@ -163,6 +171,39 @@ class DiscoveryConfig(_Section):
     )
 
 
+class GuardsConfig(_Section):
+    rss_limit_mb: int = Field(
+        250,
+        ge=64,
+        description="Resident memory (MiB) above which the snapshot cache is trimmed; still above"
+        " a few checks later, the edge exits non-zero for systemd to restart it.",
+    )
+    hot_c: float = Field(
+        80.0,
+        ge=40,
+        le=110,
+        description="SoC temperature (°C) above which the edge decodes less: MJPEG viewers no"
+        " longer force decoding every frame.",
+    )
+    cool_c: float = Field(
+        70.0, ge=20, le=105, description="Temperature (°C) below which decoding is normal again."
+    )
+    check_interval_s: float = Field(
+        5.0, ge=0.5, le=300, description="How often memory and temperature are checked."
+    )
+    thermal_path: Path = Field(
+        Path("/sys/class/thermal/thermal_zone0/temp"),
+        description="Thermal zone file (millidegrees). Where it does not exist the temperature"
+        " guard does nothing.",
+    )
+
+    @model_validator(mode="after")
+    def _check_band(self) -> GuardsConfig:
+        if self.cool_c >= self.hot_c:
+            raise ValueError(f"cool_c ({self.cool_c}) must be below hot_c ({self.hot_c})")
+        return self
+
+
 class EdgeConfig(_Section):
     """Everything an edge needs to know. Loaded from TOML; flags override."""
 
@@ -189,6 +230,9 @@ class EdgeConfig(_Section):
     )
     discovery: DiscoveryConfig = Field(
         default_factory=DiscoveryConfig, description="How consoles on the LAN find this edge."
+    )
+    guards: GuardsConfig = Field(
+        default_factory=GuardsConfig, description="Memory and temperature guards (self-healing)."
     )
 
     def resolved_data_dir(self) -> Path:

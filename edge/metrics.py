@@ -96,3 +96,15 @@ class EdgeMetrics:
             p + "http_auth_failures", "Requests refused for a missing or bad key", ["reason"],
             registry=r,
         )  # fmt: skip
+        # Resource guards (edge/guards.py).
+        self.guard_actions = Counter(
+            p + "guard_actions",
+            "Actions of the resource guards: memory drop_caches/recovered/exit,"
+            " temperature hot/cool, guards read_error",
+            ["guard", "action"],
+            registry=r,
+        )
+        self.temperature = Gauge(
+            p + "temperature_celsius", "SoC temperature (NaN without a thermal zone)", registry=r
+        )
+        self.rss_bytes = Gauge(p + "rss_bytes", "Resident memory of this process", registry=r)

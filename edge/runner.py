@@ -9,15 +9,18 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import uvicorn
 
 from edge.api import create_app
 from edge.config import EdgeConfig, parse_listen
 from edge.discovery import Advertiser, advertise_interfaces, device_id
+from edge.guards import GuardMetrics, MemoryGuard, TemperatureGuard, run_guards
 from edge.service import Edge
 from edge.systemd import SystemdNotifier
+from fleet_common.cli import EXIT_FAILURE, EXIT_OK
 from fleet_common.version import VERSION
 
 log = logging.getLogger("edge")
@@ -92,8 +95,11 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-async def serve(config: EdgeConfig) -> None:
-    """Run until cancelled or a termination signal; stops the camera threads on the way out."""
+async def serve(config: EdgeConfig) -> int:
+    """Run until cancelled, a termination signal or a guard gives up; stops the camera threads.
+
+    Returns the exit status: non-zero when the memory guard gave up, so systemd restarts us.
+    """
     edge = Edge.create(config)
     app = create_app(edge)
     sock = bind_socket(config.http.listen)
@@ -128,6 +134,14 @@ async def serve(config: EdgeConfig) -> None:
         on_started=on_started,
         on_stopping=notifier.stopping,
     )
+    gave_up: list[str] = []
+
+    def on_guard_exit(reason: str) -> None:
+        log.error("exiting for a restart: %s", reason)  # the one line that says why
+        gave_up.append(reason)
+        notifier.stopping()
+        server.should_exit = True
+
     edge.start()
     # Everything built so far (app, routes, models) lives as long as the process: keep it out
     # of the collector's scans, which otherwise show up as latency spikes on the hot path.
@@ -135,16 +149,41 @@ async def serve(config: EdgeConfig) -> None:
     # Pings only while the HTTP server serves, from this loop: a stuck loop gets restarted. The
     # stream's state does not count: a dead camera is reconnected to, not a reason to restart.
     watchdog = asyncio.create_task(notifier.run_watchdog(server.serving), name="systemd-watchdog")
+    guards = asyncio.create_task(_run_guards(edge, on_guard_exit), name="resource-guards")
     try:
         await server.serve(sockets=[sock])
     finally:
-        watchdog.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watchdog
+        for task in (watchdog, guards):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if advertiser is not None:
             await advertiser.stop()  # goodbye packets: consoles drop this edge at once
         await asyncio.to_thread(edge.stop)
         sock.close()
+    return EXIT_FAILURE if gave_up else EXIT_OK
+
+
+def _run_guards(edge: Edge, on_exit: Callable[[str], None]) -> Coroutine[Any, Any, None]:
+    """The memory and temperature guards of ``edge``, as a coroutine for one task."""
+    cfg, metrics = edge.config.guards, edge.metrics
+
+    def drop_caches() -> None:
+        freed = edge.cache.trim()
+        log.warning("memory guard: snapshot cache trimmed to the newest picture (%d KiB freed)",
+                    freed >> 10)  # fmt: skip
+
+    def on_hot_change(hot: bool) -> None:
+        edge.source.hot = hot
+
+    return run_guards(
+        MemoryGuard(cfg.rss_limit_mb * 1024 * 1024, drop_caches, on_exit),
+        TemperatureGuard(cfg.hot_c, cfg.cool_c),
+        GuardMetrics(metrics.guard_actions, metrics.rss_bytes, metrics.temperature),
+        on_hot_change=on_hot_change,
+        interval_s=cfg.check_interval_s,
+        thermal_path=cfg.thermal_path,
+    )
 
 
 def _advertiser(config: EdgeConfig, host: str, port: int) -> Advertiser | None:
@@ -169,11 +208,10 @@ def _advertiser(config: EdgeConfig, host: str, port: int) -> Advertiser | None:
     )
 
 
-def run(config: EdgeConfig) -> None:
+def run(config: EdgeConfig) -> int:
     """Blocking entry point: uvloop when available (it is on Linux with the edge extra)."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - Windows developer machines
-        asyncio.run(serve(config))
-    else:
-        uvloop.run(serve(config))
+        return asyncio.run(serve(config))
+    return uvloop.run(serve(config))

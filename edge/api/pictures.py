@@ -158,7 +158,8 @@ class PictureRoutes:
         last_seq = -1
         while True:
             started = time.monotonic()
-            source.request_fresh(max(2.0, 2 * period))  # a viewer wants motion, not keyframes
+            # A viewer wants motion, not keyframes (but not enough to heat a hot Pi further).
+            source.request_fresh(max(2.0, 2 * period), explicit=False)
             snap = await cache.wait_newer(last_seq, MJPEG_KEEPALIVE_S)
             if snap is None:
                 snap = cache.latest

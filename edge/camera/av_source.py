@@ -59,14 +59,19 @@ class AvSource(FrameSource):
         self._last_key_mono: float | None = None
         self._session_over = False
 
-    def request_fresh(self, hold_s: float | None = None) -> None:
-        super().request_fresh(hold_s)
+    def request_fresh(self, hold_s: float | None = None, *, explicit: bool = True) -> None:
+        super().request_fresh(hold_s, explicit=explicit)
         with self._cond:
             self._cond.notify_all()
 
     def want_full_decode(self, now: float) -> bool:
-        """Decode every frame: on demand, or when keyframes alone cannot meet the target."""
-        if self.demand_active(now):
+        """Decode every frame: on demand, or when keyframes alone cannot meet the target.
+
+        While :attr:`hot`, only an explicit ``?max_age_ms=`` request counts, and only for
+        :data:`HOT_DEMAND_HOLD_S`: MJPEG viewers get keyframes until the Pi has cooled down.
+        """
+        demand = self.explicit_demand_active(now) if self.hot else self.demand_active(now)
+        if demand:
             return True
         target_s = self.config.freshness_target_ms / 1000.0
         interval = self.stats.keyframe_interval_s

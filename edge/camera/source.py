@@ -89,6 +89,11 @@ def backoff_delays(cap_s: float, rng: random.Random) -> Callable[[], float]:
     return next_delay
 
 
+# While hot, an explicit request decodes every frame this long at most: enough to catch up from
+# the keyframe and publish one fresh picture, not the config's demand_hold_s of motion.
+HOT_DEMAND_HOLD_S = 1.0
+
+
 class FrameSource(ABC):
     """Base of every source. Subclasses implement :meth:`_session`."""
 
@@ -107,7 +112,10 @@ class FrameSource(ABC):
         self.decoded_rate = RateMeter()
         self._stop = threading.Event()
         self._demand_until = 0.0
+        self._explicit_until = 0.0
         self._demand_event = threading.Event()
+        # Set by the temperature guard on the loop, read by the decoder thread (one bool).
+        self.hot = False
         self._thread: threading.Thread | None = None
         self._quiet = QuietLogger(log)
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
@@ -130,14 +138,25 @@ class FrameSource(ABC):
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def request_fresh(self, hold_s: float | None = None) -> None:
-        """A consumer wants fresh frames: decode every frame for ``hold_s`` (config default)."""
+    def request_fresh(self, hold_s: float | None = None, *, explicit: bool = True) -> None:
+        """A consumer wants fresh frames: decode every frame for ``hold_s`` (config default).
+
+        ``explicit`` is a request for one fresh picture (``?max_age_ms=``); a viewer wanting
+        motion (MJPEG) passes False, and that demand is ignored while :attr:`hot`.
+        """
         hold = self.config.demand_hold_s if hold_s is None else hold_s
-        self._demand_until = max(self._demand_until, time.monotonic() + hold)
+        now = time.monotonic()
+        self._demand_until = max(self._demand_until, now + hold)
+        if explicit:
+            self._explicit_until = max(self._explicit_until, now + min(hold, HOT_DEMAND_HOLD_S))
         self._demand_event.set()
 
     def demand_active(self, now: float | None = None) -> bool:
         return (time.monotonic() if now is None else now) < self._demand_until
+
+    def explicit_demand_active(self, now: float | None = None) -> bool:
+        """An explicit request (not a viewer's) wants fresh frames, for at most a second."""
+        return (time.monotonic() if now is None else now) < self._explicit_until
 
     # ------------------------------------------------------------------ the thread
     def _run_forever(self) -> None:

@@ -112,6 +112,27 @@ class SnapshotCache:
             callback(snap)
         return snap
 
+    def trim(self) -> int:
+        """Keep only the newest snapshot, without its scaled variants; returns the bytes freed.
+
+        The memory guard's lever. Waiters and the newest picture are untouched; a reader that
+        holds an older snapshot keeps it alive until it is done with it.
+        """
+        with self._lock:
+            before = self._bytes
+            while len(self._items) > 1:
+                self._items.popleft()
+            if self._items:
+                newest = self._items[-1]
+                newest.variants.clear()
+                self._bytes = len(newest.jpeg)
+            else:
+                self._bytes = 0
+            nbytes, count = self._bytes, len(self._items)
+        self._metrics.cache_bytes.set(nbytes)
+        self._metrics.cache_snapshots.set(count)
+        return before - nbytes
+
     def _evict_locked(self) -> None:
         while len(self._items) > 1 and (
             len(self._items) > self.history or self._bytes > self.max_bytes

@@ -16,7 +16,10 @@ def test_defaults_are_valid_and_described() -> None:
     config = EdgeConfig()
     assert config.camera.source.startswith("synthetic://")
     assert config.http.listen == "127.0.0.1:8080"
-    for model in (EdgeConfig, type(config.camera), type(config.snapshots), type(config.http)):
+    assert (config.guards.rss_limit_mb, config.guards.hot_c, config.guards.cool_c) == (250, 80, 70)
+    models = (EdgeConfig, type(config.camera), type(config.snapshots), type(config.http),
+              type(config.guards))  # fmt: skip
+    for model in models:
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"
 
@@ -35,6 +38,7 @@ def test_unknown_key_is_an_error_naming_the_path(tmp_path: Path) -> None:
         ("[camera]\nfreshness_target_ms = 5\n", "camera.freshness_target_ms"),
         ('[http]\nlisten = "8080"\n', "expected HOST:PORT"),
         ("[snapshots]\nhistory = 0\n", "snapshots.history"),
+        ("[guards]\nhot_c = 70\ncool_c = 75\n", "guards: .*cool_c"),
     ],
 )
 def test_bad_values_are_reported(tmp_path: Path, toml: str, needle: str) -> None:

@@ -110,3 +110,19 @@ async def test_scaled_variant_is_made_once_for_concurrent_requests() -> None:
     assert await cache.variant(snap, 160) == results[0]
     assert metrics.variant_encodes._value.get() == 1
     assert await cache.variant(snap, 4000) == (snap.jpeg, 180)  # no upscaling
+
+
+def test_trim_keeps_only_the_newest_without_variants() -> None:
+    cache, metrics = _cache(history=5)
+    for _ in range(4):
+        _publish(cache, _jpeg())
+    newest = cache.latest
+    assert newest is not None
+    newest.variants[160] = (b"x" * 1000, 90)
+    before = cache.stats()["bytes"]
+    freed = cache.trim()
+    assert [s.seq for s in cache.snapshots()] == [newest.seq]
+    assert newest.variants == {}
+    assert cache.stats()["bytes"] == len(newest.jpeg) == before - freed
+    assert metrics.registry.get_sample_value("carwash_edge_cache_snapshots") == 1
+    assert cache.trim() == 0

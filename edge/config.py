@@ -204,6 +204,24 @@ class GuardsConfig(_Section):
         return self
 
 
+class StoreConfig(_Section):
+    max_events: int = Field(
+        100_000, ge=100, description="Events kept in the local store; oldest pruned first."
+    )
+    max_outbox: int = Field(
+        100_000,
+        ge=100,
+        description="Rows waiting to be sent to the cloud; beyond this the oldest are dropped"
+        " (counted in carwash_edge_store_rows_dropped_total).",
+    )
+    max_config_versions: int = Field(
+        200, ge=2, description="Config versions kept (the newest good one always stays)."
+    )
+    prune_every: int = Field(
+        100, ge=1, le=10_000, description="Check the caps every this many inserts."
+    )
+
+
 class EdgeConfig(_Section):
     """Everything an edge needs to know. Loaded from TOML; flags override."""
 
@@ -230,6 +248,10 @@ class EdgeConfig(_Section):
     )
     discovery: DiscoveryConfig = Field(
         default_factory=DiscoveryConfig, description="How consoles on the LAN find this edge."
+    )
+    store: StoreConfig = Field(
+        default_factory=StoreConfig,
+        description="Caps of the local SQLite store (DATA_DIR/edge.db).",
     )
     guards: GuardsConfig = Field(
         default_factory=GuardsConfig, description="Memory and temperature guards (self-healing)."

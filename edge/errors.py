@@ -5,6 +5,8 @@ EdgeError
 ├── SourceError          a camera source could not be opened or read (retried forever)
 │   └── SourceURLError   the source URL itself is wrong (scheme, parameters): not retried
 ├── KeyStoreError        the API key file is unreadable or malformed
+├── StoreError           the local SQLite store cannot be opened, read or written
+│   └── StoreVersionError  the database was written by a newer edge
 └── NoFrameError         no picture is available (yet) or none fresh enough in time
 """
 
@@ -29,6 +31,14 @@ class SourceURLError(SourceError):
 
 class KeyStoreError(EdgeError):
     """The API key store cannot be read or written."""
+
+
+class StoreError(EdgeError):
+    """The local store cannot be opened, read or written."""
+
+
+class StoreVersionError(StoreError):
+    """The database file was written by a newer edge (a higher schema version)."""
 
 
 class NoFrameError(EdgeError):

@@ -96,6 +96,11 @@ class EdgeMetrics:
             p + "http_auth_failures", "Requests refused for a missing or bad key", ["reason"],
             registry=r,
         )  # fmt: skip
+        # Local store (edge/store).
+        self.store_dropped = Counter(
+            p + "store_rows_dropped", "Rows pruned from the local store by its caps", ["table"],
+            registry=r,
+        )  # fmt: skip
         # Resource guards (edge/guards.py).
         self.guard_actions = Counter(
             p + "guard_actions",

@@ -1,4 +1,4 @@
-"""The store's file format: connection settings, tables, and the ordered list of migrations.
+"""The store's file format: connection settings, tables, row types, and the migrations.
 
 Why not Alembic: the database is one embedded file owned by one process on a device nobody logs
 in to. Migrations must run by themselves at start-up, in order, each in one transaction, with no
@@ -13,26 +13,30 @@ Migrations are frozen history: they are plain SQL and never import the ``Table``
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, Float, Integer, MetaData, Table, Text
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.pool import StaticPool
 
-from edge.errors import EdgeError
+from edge.errors import StoreError, StoreVersionError
 
 WRITE = "carwash_write"  # execution option: this transaction writes (BEGIN IMMEDIATE)
 BUSY_TIMEOUT_MS = 5000
 WAL_LIMIT_BYTES = 16 * 1024 * 1024  # the WAL file is truncated to this after a checkpoint
-
-
-class StoreError(EdgeError):
-    """The local store cannot be opened, read or written."""
-
-
-class StoreVersionError(StoreError):
-    """The database file was written by a newer edge (a higher schema version)."""
 
 
 metadata = MetaData()
@@ -53,7 +57,47 @@ outbox = Table(
     Column("created_at", Float), Column("topic", Text), Column("payload_json", Text),
     Column("idempotency_key", Text), Column("attempts", Integer), Column("last_error", Text),
 )  # fmt: skip
-counters = Table("counters", metadata, Column("name", Text, primary_key=True), Column("value", Integer))
+counters = Table(
+    "counters", metadata, Column("name", Text, primary_key=True), Column("value", Integer)
+)
+
+
+# Rows as the store's API returns them.
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    ts: float
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    id: int
+    event_id: int | None
+    created_at: float
+    topic: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigVersion:
+    version: int
+    created_at: float
+    source: str  # 'file', 'api', 'cloud', 'rollback', 'auto-rollback'
+    reason: str
+    config_json: str
+    good: bool | None  # None: not judged yet
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    rows: dict[str, int]
+    file_bytes: int  # database + WAL + shared-memory index
+    dropped: dict[str, int]  # rows pruned by the caps, since the file was created
 
 
 def _v1_initial(conn: Connection) -> None:

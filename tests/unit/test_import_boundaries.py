@@ -25,7 +25,16 @@ def _modules_after_import(module: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "module",
-    ["edge", "console", "cloud_sync", "fleet_common", "edge.cli", "edge.api", "edge.camera"],
+    [
+        "edge",
+        "console",
+        "cloud_sync",
+        "fleet_common",
+        "edge.cli",
+        "edge.api",
+        "edge.camera",
+        "edge.store",
+    ],
 )
 def test_package_imports_alone(module: str) -> None:
     _modules_after_import(module)

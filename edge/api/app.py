@@ -6,6 +6,7 @@ and metrics routes are raw ASGI in :mod:`edge.api.pictures`, described in the sa
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
@@ -88,7 +89,7 @@ def create_app(edge: Edge) -> Guard:
     @api.get("/api/keys", response_model=ApiKeyList, tags=["admin"])
     async def keys(request: Request) -> ApiKeyList:
         """API keys of this edge (ids, roles, labels; never the keys themselves)."""
-        entries = edge.keys.list()
+        entries = await asyncio.to_thread(edge.keys.list)  # reads the key file
         return ApiKeyList(keys=[
             ApiKeyInfo(id=e.id, role=e.role, label=e.label, created_at=e.created_at)
             for e in entries

@@ -15,7 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from edge.config import DEFAULT_CONFIG_PATH, EdgeConfig, load_config
+from edge.config import (
+    DEFAULT_CONFIG_PATH,
+    LIVE_CONFIG_FILENAME,
+    EdgeConfig,
+    default_data_dir,
+    load_config,
+)
 from edge.errors import ConfigError, KeyStoreError, SourceURLError
 from edge.keys import ROLES, KeyStore
 from fleet_common.cli import (
@@ -70,13 +76,24 @@ def _data_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, help="folder for keys and state")
 
 
-def _load(args: argparse.Namespace, overrides: dict[str, object]) -> EdgeConfig:
+def config_file(args: argparse.Namespace) -> Path | None:
+    """The config file to read: ``--config``, else /etc/carwash/edge.toml, else the
+    ``DATA_DIR/edge.toml`` the config API writes when the edge runs without a file; else none
+    (defaults). Flags override whichever is read."""
     path: Path | None = args.config
     if path is None and DEFAULT_CONFIG_PATH.exists():
         path = DEFAULT_CONFIG_PATH
+    if path is None:
+        data_dir: Path | None = getattr(args, "data_dir", None)
+        written = (data_dir or default_data_dir()) / LIVE_CONFIG_FILENAME
+        path = written if written.exists() else None
+    return path
+
+
+def _load(args: argparse.Namespace, overrides: dict[str, object]) -> EdgeConfig:
     if getattr(args, "data_dir", None) is not None:
         overrides["data_dir"] = str(args.data_dir)
-    return load_config(path, overrides)
+    return load_config(config_file(args), overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,8 +121,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         config = _load(args, overrides)
         from edge.runner import run
 
+        # The config API rewrites the file read, or writes DATA_DIR/edge.toml when there is none.
+        path = config_file(args) or config.resolved_data_dir() / LIVE_CONFIG_FILENAME
         try:
-            return run(config)
+            return run(config, path, flag_keys=tuple(overrides))
         except OSError as err:
             print(f"carwash-edge: cannot serve on {config.http.listen}: {err}", file=sys.stderr)
             return EXIT_FAILURE
@@ -165,6 +184,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list):  # e.g. locks.boards (empty by default)
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     return json.dumps(str(value))
 
 

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     SecretStr,
     ValidationError,
     field_validator,
@@ -26,7 +27,25 @@ from pydantic import (
 from edge.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/carwash/edge.toml")
+# Written by the config API when the edge runs without a config file, and read at the next start.
+LIVE_CONFIG_FILENAME = "edge.toml"
 SOURCE_SCHEMES = ("rtsp", "rtsps", "file", "synthetic", "usb")
+
+
+# How a changed key takes effect (the ``x-apply`` of its JSON schema; see edge/live_config.py):
+# ``hot`` is applied in place; ``restart:<component>`` restarts only that component (the camera
+# source, the guards, the zeroconf advertisement) while the HTTP server and the cache keep
+# serving; ``restart:process`` keys are read once at start-up and the config API refuses to
+# change them (edit the file and restart the service).
+ApplyClass = Literal[
+    "hot", "restart:camera", "restart:guards", "restart:discovery", "restart:process"
+]  # fmt: skip
+APPLY_KEY = "x-apply"
+
+
+def apply_class(kind: ApplyClass) -> dict[str, JsonValue]:
+    """``json_schema_extra`` of a field: how a change to it is applied."""
+    return {APPLY_KEY: kind}
 
 
 class _Section(BaseModel):
@@ -41,21 +60,36 @@ class CameraConfig(_Section):
             " (looped in real time), synthetic://?width=1280&height=720&fps=10 (a generated bay"
             " scene), usb:///dev/video0."
         ),
+        json_schema_extra=apply_class("restart:camera"),
     )
     username: str | None = Field(
-        None, description="RTSP user name, if not in the URL. Never logged."
+        None,
+        description="RTSP user name, if not in the URL. Never logged.",
+        json_schema_extra=apply_class("restart:camera"),
     )
     password: SecretStr | None = Field(
-        None, description="RTSP password, if not in the URL. Never logged."
+        None,
+        description="RTSP password, if not in the URL. Never logged.",
+        json_schema_extra=apply_class("restart:camera"),
     )
     rtsp_transport: Literal["tcp", "udp"] = Field(
-        "tcp", description="RTSP transport; TCP survives lossy Wi-Fi and NAT better."
+        "tcp",
+        description="RTSP transport; TCP survives lossy Wi-Fi and NAT better.",
+        json_schema_extra=apply_class("restart:camera"),
     )
     connect_timeout_s: float = Field(
-        5.0, gt=0, le=60, description="Seconds to wait for the camera to answer when connecting."
+        5.0,
+        gt=0,
+        le=60,
+        description="Seconds to wait for the camera to answer when connecting.",
+        json_schema_extra=apply_class("restart:camera"),
     )
     read_timeout_s: float = Field(
-        5.0, gt=0, le=60, description="Seconds without data after which the stream is reopened."
+        5.0,
+        gt=0,
+        le=60,
+        description="Seconds without data after which the stream is reopened.",
+        json_schema_extra=apply_class("restart:camera"),
     )
     freshness_target_ms: int = Field(
         2500,
@@ -66,21 +100,36 @@ class CameraConfig(_Section):
             " camera's keyframe interval is within it, only keyframes are decoded (cheap);"
             " otherwise every frame is."
         ),
+        json_schema_extra=apply_class("hot"),
     )
     offline_after_ms: int = Field(
         10_000,
         ge=500,
         description="Frame age after which the stream is reported offline (between the target"
         " and this it is degraded).",
+        json_schema_extra=apply_class("hot"),
     )
     reconnect_max_s: float = Field(
-        30.0, ge=1, le=600, description="Cap of the exponential reconnect backoff, in seconds."
+        30.0,
+        ge=1,
+        le=600,
+        description="Cap of the exponential reconnect backoff, in seconds.",
+        json_schema_extra=apply_class("hot"),
     )
     demand_hold_s: float = Field(
         5.0,
         ge=0.5,
         le=300,
         description="After a request for a fresh picture, keep decoding every frame this long.",
+        json_schema_extra=apply_class("hot"),
+    )
+    rollback_grace_s: float = Field(
+        30.0,
+        ge=1,
+        le=3600,
+        description="After a config change that restarted the camera source, seconds the stream"
+        " has to come online; otherwise the edge goes back to the last good config by itself.",
+        json_schema_extra=apply_class("hot"),
     )
     max_gop_packets: int = Field(
         750,
@@ -88,6 +137,7 @@ class CameraConfig(_Section):
         le=10_000,
         description="Packets kept since the last keyframe (for on-demand decoding); a longer GOP"
         " falls back to decoding every frame.",
+        json_schema_extra=apply_class("hot"),
     )
 
     @field_validator("source")
@@ -115,23 +165,46 @@ class CameraConfig(_Section):
 
 
 class SnapshotConfig(_Section):
-    history: int = Field(30, ge=1, le=1000, description="Snapshots kept in memory (newest first).")
+    history: int = Field(
+        30,
+        ge=1,
+        le=1000,
+        description="Snapshots kept in memory (newest first).",
+        json_schema_extra=apply_class("hot"),
+    )
     max_bytes: int = Field(
         64 * 1024 * 1024,
         ge=1024 * 1024,
         description="Cap on bytes held by the snapshot cache, JPEGs and scaled variants included.",
+        json_schema_extra=apply_class("hot"),
     )
-    jpeg_quality: int = Field(85, ge=30, le=100, description="JPEG quality of stored snapshots.")
+    jpeg_quality: int = Field(
+        85,
+        ge=30,
+        le=100,
+        description="JPEG quality of stored snapshots.",
+        json_schema_extra=apply_class("hot"),
+    )
     max_wait_ms: int = Field(
         3000,
         ge=0,
         le=30_000,
         description="Longest a request with ?max_age_ms= waits for a fresh enough picture.",
+        json_schema_extra=apply_class("hot"),
     )
     long_poll_s: float = Field(
-        25.0, gt=0, le=120, description="Longest a ?wait_newer_than= long-poll is held open."
+        25.0,
+        gt=0,
+        le=120,
+        description="Longest a ?wait_newer_than= long-poll is held open.",
+        json_schema_extra=apply_class("hot"),
     )
-    min_width: int = Field(16, ge=8, description="Smallest width accepted in ?width=.")
+    min_width: int = Field(
+        16,
+        ge=8,
+        description="Smallest width accepted in ?width=.",
+        json_schema_extra=apply_class("hot"),
+    )
 
 
 Role = Literal["viewer", "operator", "admin"]
@@ -140,19 +213,41 @@ Role = Literal["viewer", "operator", "admin"]
 class HttpConfig(_Section):
     listen: str = Field(
         "127.0.0.1:8080",
-        description="HOST:PORT the HTTP API listens on. Use 0.0.0.0:8080 to serve the LAN.",
+        description="HOST:PORT the HTTP API listens on. Use 0.0.0.0:8080 to serve the LAN. Read"
+        " at start-up only: change it in the file and restart (the config API refuses it).",
+        json_schema_extra=apply_class("restart:process"),
     )
     metrics_requires_key: bool = Field(
-        False, description="Require a viewer key for /metrics (open by default for Prometheus)."
+        False,
+        description="Require a viewer key for /metrics (open by default for Prometheus).",
+        json_schema_extra=apply_class("hot"),
     )
     rate_limit_per_s: float = Field(
-        100.0, gt=0, description="Requests per second allowed to one client (key or address)."
+        100.0,
+        gt=0,
+        description="Requests per second allowed to one client (key or address).",
+        json_schema_extra=apply_class("hot"),
     )
     rate_limit_burst: int = Field(
-        200, ge=1, description="Requests one client may make at once before the rate applies."
+        200,
+        ge=1,
+        description="Requests one client may make at once before the rate applies.",
+        json_schema_extra=apply_class("hot"),
     )
     mjpeg_max_fps: float = Field(
-        10.0, gt=0, le=60, description="Highest frame rate of /api/stream.mjpeg."
+        10.0,
+        gt=0,
+        le=60,
+        description="Highest frame rate of /api/stream.mjpeg.",
+        json_schema_extra=apply_class("hot"),
+    )
+    sse_keepalive_s: float = Field(
+        15.0,
+        gt=0,
+        le=300,
+        description="Seconds between keepalive comments on an idle /api/events stream (keeps"
+        " proxies and NAT from dropping it; a client that hears nothing this long reconnects).",
+        json_schema_extra=apply_class("hot"),
     )
 
     @field_validator("listen")
@@ -163,11 +258,16 @@ class HttpConfig(_Section):
 
 
 class DiscoveryConfig(_Section):
-    enabled: bool = Field(True, description="Advertise this edge on the LAN with zeroconf (mDNS).")
+    enabled: bool = Field(
+        True,
+        description="Advertise this edge on the LAN with zeroconf (mDNS).",
+        json_schema_extra=apply_class("restart:discovery"),
+    )
     interfaces: list[str] | None = Field(
         None,
         description="IP addresses to advertise on. Default: where the API listens (only"
         " 127.0.0.1 when it listens there; every interface for 0.0.0.0).",
+        json_schema_extra=apply_class("restart:discovery"),
     )
 
 
@@ -177,6 +277,7 @@ class GuardsConfig(_Section):
         ge=64,
         description="Resident memory (MiB) above which the snapshot cache is trimmed; still above"
         " a few checks later, the edge exits non-zero for systemd to restart it.",
+        json_schema_extra=apply_class("restart:guards"),
     )
     hot_c: float = Field(
         80.0,
@@ -184,17 +285,43 @@ class GuardsConfig(_Section):
         le=110,
         description="SoC temperature (°C) above which the edge decodes less: MJPEG viewers no"
         " longer force decoding every frame.",
+        json_schema_extra=apply_class("restart:guards"),
     )
     cool_c: float = Field(
-        70.0, ge=20, le=105, description="Temperature (°C) below which decoding is normal again."
+        70.0,
+        ge=20,
+        le=105,
+        description="Temperature (°C) below which decoding is normal again.",
+        json_schema_extra=apply_class("restart:guards"),
     )
     check_interval_s: float = Field(
-        5.0, ge=0.5, le=300, description="How often memory and temperature are checked."
+        5.0,
+        ge=0.5,
+        le=300,
+        description="How often memory and temperature are checked.",
+        json_schema_extra=apply_class("restart:guards"),
     )
     thermal_path: Path = Field(
         Path("/sys/class/thermal/thermal_zone0/temp"),
         description="Thermal zone file (millidegrees). Where it does not exist the temperature"
         " guard does nothing.",
+        json_schema_extra=apply_class("restart:guards"),
+    )
+    disk_min_free_mb: int = Field(
+        200,
+        ge=1,
+        description="Free space (MiB) on the data folder's file system below which the store is"
+        " pruned hard (its event and outbox caps cut to disk_low_keep_fraction) and a disk alert"
+        " is raised, until twice this is free again. Logs go to stderr (journald caps them), so"
+        " the store is the only thing the edge writes there.",
+        json_schema_extra=apply_class("restart:guards"),
+    )
+    disk_low_keep_fraction: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Share of the store's event and outbox caps kept while the disk is low.",
+        json_schema_extra=apply_class("restart:guards"),
     )
 
     @model_validator(mode="after")
@@ -206,20 +333,161 @@ class GuardsConfig(_Section):
 
 class StoreConfig(_Section):
     max_events: int = Field(
-        100_000, ge=100, description="Events kept in the local store; oldest pruned first."
+        100_000,
+        ge=100,
+        description="Events kept in the local store; oldest pruned first.",
+        json_schema_extra=apply_class("hot"),
     )
     max_outbox: int = Field(
         100_000,
         ge=100,
         description="Rows waiting to be sent to the cloud; beyond this the oldest are dropped"
         " (counted in carwash_edge_store_rows_dropped_total).",
+        json_schema_extra=apply_class("hot"),
     )
     max_config_versions: int = Field(
-        200, ge=2, description="Config versions kept (the newest good one always stays)."
+        200,
+        ge=2,
+        description="Config versions kept (the newest good one always stays).",
+        json_schema_extra=apply_class("hot"),
     )
     prune_every: int = Field(
-        100, ge=1, le=10_000, description="Check the caps every this many inserts."
+        100,
+        ge=1,
+        le=10_000,
+        description="Check the caps every this many inserts.",
+        json_schema_extra=apply_class("hot"),
     )
+
+
+# ---------------------------------------------------------------- cart locks (edge/locks)
+# Every key restarts only the lock driver (it owns the serial port): the camera and the HTTP
+# server keep running.
+_LOCKS_APPLY: dict[str, JsonValue] = {APPLY_KEY: "restart:locks"}
+
+
+class LockMapConfig(_Section):
+    coil_base: int = Field(
+        0, ge=0, le=65535, description="Coil address of the board's first lock (0-based).",
+        json_schema_extra=_LOCKS_APPLY,
+    )  # fmt: skip
+    lock_sensor_base: int = Field(
+        0, ge=0, le=65535,
+        description="Discrete-input address of the first lock's bolt sensor (0-based).",
+        json_schema_extra=_LOCKS_APPLY,
+    )  # fmt: skip
+    # Sentinels rather than None: TOML has no null, and the config is written back as TOML.
+    cart_sensor_base: int = Field(
+        -1, ge=-1, le=65535,
+        description="Discrete-input address of the first cart-present switch (-1: right after"
+        " the lock sensors).",
+        json_schema_extra=_LOCKS_APPLY,
+    )  # fmt: skip
+    unlock_coil_on: bool = Field(
+        True, description="A coil ON releases its lock (false: ON holds it).",
+        json_schema_extra=_LOCKS_APPLY,
+    )  # fmt: skip
+    bolt_closed_on: bool = Field(
+        True, description="A lock sensor reads ON while its bolt is closed.",
+        json_schema_extra=_LOCKS_APPLY,
+    )  # fmt: skip
+    cart_present_on: bool = Field(
+        True, description="A cart-present switch reads ON while a cart stands in its bay.",
+        json_schema_extra=_LOCKS_APPLY,
+    )  # fmt: skip
+
+
+class LockBoardConfig(_Section):
+    unit: int = Field(
+        ..., ge=1, le=247, description="Modbus unit id (slave address) of the board.",
+        json_schema_extra=_LOCKS_APPLY,
+    )  # fmt: skip
+    locks: int = Field(
+        ..., ge=1, le=64, description="Locks (carts) on the board.", json_schema_extra=_LOCKS_APPLY
+    )
+    first_cart: int = Field(
+        0, ge=0,
+        description="Cart number of the board's first lock (0: right after the previous board's).",
+        json_schema_extra=_LOCKS_APPLY,
+    )  # fmt: skip
+    map: LockMapConfig = Field(
+        default_factory=LockMapConfig, description="Register map (default: see the README)."
+    )
+
+
+class LocksConfig(_Section):
+    enabled: bool = Field(
+        False,
+        description="Drive cart lock boards over RS485 (Modbus RTU). Off: no serial port is"
+        " opened and nothing of pyserial or pymodbus is loaded.",
+        json_schema_extra=_LOCKS_APPLY,
+    )
+    port: str = Field(
+        "/dev/ttyUSB0",
+        description="Serial device of the RS485 adapter, or a pyserial URL (socket://, rfc2217://).",
+        json_schema_extra=_LOCKS_APPLY,
+    )
+    baudrate: int = Field(
+        19200, ge=1200, le=921_600, description="Bits per second.", json_schema_extra=_LOCKS_APPLY
+    )
+    parity: Literal["N", "E", "O"] = Field(
+        "N", description="Parity: N(one), E(ven), O(dd).", json_schema_extra=_LOCKS_APPLY
+    )
+    stopbits: Literal[1, 2] = Field(1, description="Stop bits.", json_schema_extra=_LOCKS_APPLY)
+    timeout_s: float = Field(
+        0.1, ge=0.01, le=5,
+        description="Seconds to wait for a board's answer before the request counts as lost.",
+        json_schema_extra=_LOCKS_APPLY,
+    )  # fmt: skip
+    retries: int = Field(
+        1, ge=0, le=5, description="Times a lost or corrupted request is sent again.",
+        json_schema_extra=_LOCKS_APPLY,
+    )  # fmt: skip
+    poll_hz: float = Field(
+        4.0, ge=0.2, le=20,
+        description="Polls of every board per second. A board that stops answering shows its"
+        " carts as unknown within two poll periods (keep (retries + 1) x timeout_s below one"
+        " period).",
+        json_schema_extra=_LOCKS_APPLY,
+    )  # fmt: skip
+    confirm_timeout_s: float = Field(
+        2.0, gt=0, le=30,
+        description="Seconds a lock/unlock command waits for the sensors to confirm it; an unlock"
+        " not confirmed in time is taken back (the coil is set to hold again).",
+        json_schema_extra=_LOCKS_APPLY,
+    )  # fmt: skip
+    fault_after_s: float = Field(
+        3.0, gt=0, le=300,
+        description="Seconds a bolt sensor may disagree with the commanded state before the cart"
+        " is reported as fault.",
+        json_schema_extra=_LOCKS_APPLY,
+    )  # fmt: skip
+    unlock_hold_s: float = Field(
+        30.0, gt=0, le=3600,
+        description="An unlocked cart that nobody takes is locked again after this many seconds.",
+        json_schema_extra=_LOCKS_APPLY,
+    )  # fmt: skip
+    boards: list[LockBoardConfig] = Field(
+        default_factory=list, description="Lock boards on the bus.", json_schema_extra=_LOCKS_APPLY
+    )
+
+    @model_validator(mode="after")
+    def _check_boards(self) -> LocksConfig:
+        units = [b.unit for b in self.boards]
+        if len(set(units)) != len(units):
+            raise ValueError(f"two boards share a unit id: {sorted(units)}")
+        carts: set[int] = set()
+        next_cart = 1
+        for board in self.boards:
+            first = board.first_cart or next_cart
+            numbers = set(range(first, first + board.locks))
+            if numbers & carts:
+                raise ValueError(f"board {board.unit}: cart numbers overlap another board's")
+            carts |= numbers
+            next_cart = first + board.locks
+        if self.enabled and not self.boards:
+            raise ValueError("locks are enabled but no board is configured")
+        return self
 
 
 class EdgeConfig(_Section):
@@ -230,12 +498,20 @@ class EdgeConfig(_Section):
         min_length=1,
         max_length=64,
         description="Bay or device name shown in the console (defaults to the host name).",
+        json_schema_extra=apply_class("hot"),
     )
-    site: str = Field("", max_length=64, description="Site (branch) this device belongs to.")
+    site: str = Field(
+        "",
+        max_length=64,
+        description="Site (branch) this device belongs to.",
+        json_schema_extra=apply_class("hot"),
+    )
     data_dir: Path | None = Field(
         None,
         description="Folder for the API keys, store and logs (default: the per-user data folder,"
-        " /var/lib/carwash on a Pi).",
+        " /var/lib/carwash on a Pi). Read at start-up only: change it in the file and restart"
+        " (the config API refuses it).",
+        json_schema_extra=apply_class("restart:process"),
     )
     camera: CameraConfig = Field(
         default_factory=CameraConfig, description="The camera and how its stream is decoded."
@@ -254,15 +530,23 @@ class EdgeConfig(_Section):
         description="Caps of the local SQLite store (DATA_DIR/edge.db).",
     )
     guards: GuardsConfig = Field(
-        default_factory=GuardsConfig, description="Memory and temperature guards (self-healing)."
+        default_factory=GuardsConfig,
+        description="Memory, temperature and disk guards (self-healing).",
+    )
+    locks: LocksConfig = Field(
+        default_factory=LocksConfig,
+        description="Cart lock boards on RS485 (Modbus RTU); off by default.",
     )
 
     def resolved_data_dir(self) -> Path:
-        if self.data_dir is not None:
-            return self.data_dir
-        from platformdirs import user_data_path
+        return self.data_dir if self.data_dir is not None else default_data_dir()
 
-        return user_data_path("carwash-edge", appauthor=False)
+
+def default_data_dir() -> Path:
+    """The per-user data folder (``/var/lib/carwash`` on a Pi comes from the config)."""
+    from platformdirs import user_data_path
+
+    return user_data_path("carwash-edge", appauthor=False)
 
 
 def parse_listen(value: str) -> tuple[str, int]:

@@ -150,11 +150,17 @@ class Advertiser:
         await self._run(self._start())
 
     async def update(
-        self, cfg_version: int | None = None, name: str | None = None, site: str | None = None
+        self,
+        cfg_version: int | None = None,
+        name: str | None = None,
+        site: str | None = None,
+        caps: Sequence[str] | None = None,
     ) -> None:
-        """Change the advertised config version, name or site (a new name re-registers)."""
+        """Change the advertised config version, name, site or capabilities (a new name
+        re-registers)."""
         renamed = name is not None and name != self.name
         self.cfg_version = self.cfg_version if cfg_version is None else cfg_version
+        self.caps = self.caps if caps is None else tuple(caps)
         self.name = self.name if name is None else name
         self.site = self.site if site is None else site
         await self._run(self._update(renamed))

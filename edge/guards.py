@@ -1,4 +1,5 @@
-"""Resource guards: memory (drop caches, then restart) and temperature (decode less when hot).
+"""Resource guards: memory (drop caches, then restart), temperature (decode less when hot) and
+disk (prune the store hard when the data folder's file system runs low).
 
 No framework here: the readers are pure functions of file contents plus thin ``read_*``
 wrappers taking a path (tests pass tmp files); the guards are small state machines fed one
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,9 @@ PROC_SELF_STATUS = Path("/proc/self/status")
 DEFAULT_THERMAL_PATH = Path("/sys/class/thermal/thermal_zone0/temp")
 
 MemoryAction = Literal["ok", "dropped", "exit"]
+#: Called for every action a guard takes: ``(guard, action, detail)``, e.g.
+#: ``("memory", "drop_caches", "RSS 260 MiB above the 250 MiB limit")``.
+ActionCallback = Callable[[str, str, str], None]
 
 
 # ---------------------------------------------------------------------- readers
@@ -47,6 +52,12 @@ def parse_temperature_c(text: str) -> float:
     except ValueError:
         raise ValueError(f"not a thermal zone temperature (millidegrees): {value!r}") from None
     return millidegrees / 1000.0
+
+
+def read_free_bytes(path: Path) -> int:
+    """Bytes available to this (unprivileged) process on the file system holding ``path``."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
 
 
 def read_rss_bytes(path: Path = PROC_SELF_STATUS) -> int:
@@ -136,6 +147,45 @@ class TemperatureGuard:
         return self.hot
 
 
+class DiskGuard:
+    """Low below ``min_free_bytes``; fine again only above ``resume_factor`` times that.
+
+    ``on_low(free_bytes)`` and ``on_ok(free_bytes)`` are called on each change (the runner cuts
+    the store's caps and restores them). Nothing else is written to the data folder: logs go to
+    stderr (journald caps them).
+    """
+
+    def __init__(
+        self,
+        min_free_bytes: int,
+        on_low: Callable[[int], object],
+        on_ok: Callable[[int], object],
+        *,
+        resume_factor: float = 2.0,
+    ) -> None:
+        if min_free_bytes <= 0 or resume_factor < 1.0:
+            raise ValueError("need min_free_bytes > 0 and resume_factor >= 1")
+        self.min_free_bytes = min_free_bytes
+        self.resume_bytes = int(min_free_bytes * resume_factor)
+        self._on_low, self._on_ok = on_low, on_ok
+        self.low = False
+
+    def check(self, free_bytes: int) -> bool:
+        """Feed one reading; returns whether the disk counts as low after it."""
+        if not self.low and free_bytes < self.min_free_bytes:
+            self.low = True
+            log.warning(
+                "disk: %d MiB free, below %d MiB: pruning the store hard",
+                free_bytes >> 20, self.min_free_bytes >> 20,
+            )  # fmt: skip
+            self._on_low(free_bytes)
+        elif self.low and free_bytes > self.resume_bytes:
+            self.low = False
+            log.info("disk: %d MiB free again: store caps restored", free_bytes >> 20)
+            self._on_ok(free_bytes)
+        return self.low
+
+
 # ---------------------------------------------------------------------- the task
 @dataclass(frozen=True, slots=True)
 class GuardMetrics:
@@ -144,11 +194,15 @@ class GuardMetrics:
     actions: Counter
     rss_bytes: Gauge
     temperature_c: Gauge
+    disk_free_bytes: Gauge | None = None
 
 
-def _read(rss_path: Path, thermal_path: Path | None) -> tuple[int, float | None]:
+def _read(
+    rss_path: Path, thermal_path: Path | None, disk_path: Path | None
+) -> tuple[int, float | None, int | None]:
     temp = read_temperature_c(thermal_path) if thermal_path is not None else None
-    return read_rss_bytes(rss_path), temp
+    free = read_free_bytes(disk_path) if disk_path is not None else None
+    return read_rss_bytes(rss_path), temp, free
 
 
 async def run_guards(
@@ -157,21 +211,34 @@ async def run_guards(
     metrics: GuardMetrics,
     *,
     on_hot_change: Callable[[bool], None],
+    on_action: ActionCallback | None = None,
+    disk: DiskGuard | None = None,
+    disk_path: Path | None = None,
     interval_s: float = 5.0,
     rss_path: Path = PROC_SELF_STATUS,
     thermal_path: Path | None = DEFAULT_THERMAL_PATH,
 ) -> None:
     """Check every ``interval_s`` until cancelled, or return once the memory guard gave up.
 
-    The reads go through ``asyncio.to_thread``: procfs is cheap, but a thermal driver may ask
-    firmware or a bus, and one thread hop every few seconds costs nothing.
+    Every action is counted and passed to ``on_action`` (the runner turns them into alert
+    events). The reads go through ``asyncio.to_thread``: procfs is cheap, but a thermal driver
+    may ask firmware or a bus, a ``statvfs`` may hang on a sick SD card, and one thread hop every
+    few seconds costs nothing.
     """
     quiet = QuietLogger(log)
+
+    def act(guard: str, action: str, detail: str) -> None:
+        metrics.actions.labels(guard=guard, action=action).inc()
+        if on_action is not None:
+            on_action(guard, action, detail)
+
     while True:
         try:
-            rss, temp = await asyncio.to_thread(_read, rss_path, thermal_path)
+            rss, temp, free = await asyncio.to_thread(
+                _read, rss_path, thermal_path, disk_path if disk is not None else None
+            )
         except (OSError, ValueError) as err:
-            quiet.failure("guards: cannot read memory or temperature: %s", err)
+            quiet.failure("guards: cannot read memory, temperature or disk space: %s", err)
             metrics.actions.labels(guard="guards", action="read_error").inc()
         else:
             quiet.reset("guards: readings available again")
@@ -181,9 +248,18 @@ async def run_guards(
             after = memory.check(rss)
             if after != before:
                 action = {"dropped": "drop_caches", "ok": "recovered", "exit": "exit"}[after]
-                metrics.actions.labels(guard="memory", action=action).inc()
+                limit = memory.limit_bytes >> 20
+                act("memory", action, f"RSS {rss >> 20} MiB, limit {limit} MiB")
             if after == "exit":
                 return
+            if disk is not None and free is not None:
+                if metrics.disk_free_bytes is not None:
+                    metrics.disk_free_bytes.set(free)
+                was_low = disk.low
+                if disk.check(free) != was_low:
+                    minimum = disk.min_free_bytes >> 20
+                    act("disk", "low" if disk.low else "ok",
+                        f"{free >> 20} MiB free, minimum {minimum} MiB")  # fmt: skip
             if temp is not None:
                 was_hot = temperature.hot
                 if temperature.check(temp) != was_hot:
@@ -193,7 +269,8 @@ async def run_guards(
                                     temperature.hot_c)  # fmt: skip
                     else:
                         log.info("temperature %.1f °C: cool again, decoding as usual", temp)
-                    action = "hot" if hot else "cool"
-                    metrics.actions.labels(guard="temperature", action=action).inc()
                     on_hot_change(hot)
+                    act("temperature", "hot" if hot else "cool",
+                        f"{temp:.1f} °C; hot above {temperature.hot_c:g}, cool below"
+                        f" {temperature.cool_c:g}")  # fmt: skip
         await asyncio.sleep(interval_s)

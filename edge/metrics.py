@@ -6,7 +6,14 @@ Names follow Prometheus conventions: ``carwash_edge_`` prefix, base units (secon
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Enum,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+)
 
 STREAM_STATES = ("online", "degraded", "offline")
 
@@ -15,6 +22,8 @@ _HTTP_BUCKETS = (
     0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0,
 )  # fmt: skip
 _CPU_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28)
+_LOCK_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # RS485 at 9600-115200 Bd
+_RENTAL_BUCKETS = (60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0)
 
 
 class EdgeMetrics:
@@ -24,6 +33,9 @@ class EdgeMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         p = "carwash_edge_"
+        # process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds...: the
+        # console charts CPU from them, Prometheus alerts on them (read from /proc on Linux).
+        ProcessCollector(registry=r)
         # Stream and decoding.
         self.packets = Counter(
             p + "packets_received", "Video packets (frames) received", registry=r
@@ -105,7 +117,7 @@ class EdgeMetrics:
         self.guard_actions = Counter(
             p + "guard_actions",
             "Actions of the resource guards: memory drop_caches/recovered/exit,"
-            " temperature hot/cool, guards read_error",
+            " temperature hot/cool, disk low/ok, guards read_error",
             ["guard", "action"],
             registry=r,
         )
@@ -113,3 +125,65 @@ class EdgeMetrics:
             p + "temperature_celsius", "SoC temperature (NaN without a thermal zone)", registry=r
         )
         self.rss_bytes = Gauge(p + "rss_bytes", "Resident memory of this process", registry=r)
+        self.disk_free_bytes = Gauge(
+            p + "disk_free_bytes", "Free space on the data folder's file system", registry=r
+        )
+        # Events (edge/events.py) and self-healing.
+        self.events = Counter(p + "events", "Events recorded, by kind", ["kind"], registry=r)
+        self.event_store_errors = Counter(
+            p + "event_store_errors",
+            "Events that could not be written to the store (sent live only)",
+            registry=r,
+        )
+        self.event_subscribers = Gauge(
+            p + "event_subscribers", "Live event subscribers (SSE clients)", registry=r
+        )
+        self.sse_resumes = Counter(
+            p + "event_subscriber_resumes",
+            "Times a slow subscriber's queue overflowed and it read on from the store",
+            registry=r,
+        )
+        self.recoveries = Counter(
+            p + "recoveries",
+            "Recoveries: a component back to working after failing (camera: online after offline)",
+            ["component"],
+            registry=r,
+        )
+        # Cart locks (edge/locks): the RS485 bus, cart states, commands and rentals.
+        self.lock_bus_requests = Counter(
+            p + "lock_bus_requests",
+            "Modbus requests to the lock boards (each attempt), by function and outcome"
+            " (ok, timeout, crc_error, garbage, mismatch, exception_response, bus_error)",
+            ["function", "outcome"],
+            registry=r,
+        )
+        self.lock_bus_errors = Counter(
+            p + "lock_bus_errors",
+            "Errors on the lock bus by kind: failed attempts (timeout, crc_error, garbage,"
+            " mismatch, exception_response, bus_error) and what was seen on the line"
+            " (crc_error frames, garbage bytes, late_answer frames)",
+            ["kind"],
+            registry=r,
+        )
+        self.lock_bus_seconds = Histogram(
+            p + "lock_bus_request_seconds", "Time of one Modbus request (attempt) by function",
+            ["function"], buckets=_LOCK_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.lock_carts = Gauge(
+            p + "lock_carts", "Carts by state (locked, unlocked, in_use, returned, fault, unknown)",
+            ["state"], registry=r,
+        )  # fmt: skip
+        self.lock_boards_down = Gauge(
+            p + "lock_boards_down", "Lock boards that do not answer", registry=r
+        )
+        self.lock_commands = Counter(
+            p + "lock_commands", "Cart commands by action and result (ok or the error code)",
+            ["action", "result"], registry=r,
+        )  # fmt: skip
+        self.lock_rentals = Counter(
+            p + "lock_rentals", "Rentals completed (cart returned)", registry=r
+        )
+        self.lock_rental_seconds = Histogram(
+            p + "lock_rental_seconds", "Rental duration, from the unlock to the return",
+            buckets=_RENTAL_BUCKETS, registry=r,
+        )  # fmt: skip

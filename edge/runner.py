@@ -9,16 +9,20 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Collection, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from edge.api import create_app
-from edge.config import EdgeConfig, parse_listen
+from edge.config import LIVE_CONFIG_FILENAME, EdgeConfig, parse_listen
 from edge.discovery import Advertiser, advertise_interfaces, device_id
-from edge.guards import GuardMetrics, MemoryGuard, TemperatureGuard, run_guards
+from edge.guards import DiskGuard, GuardMetrics, MemoryGuard, TemperatureGuard, run_guards
+from edge.live_config import ConfigManager
 from edge.service import Edge
+from edge.stream_watch import Severity, alert
 from edge.systemd import SystemdNotifier
 from fleet_common.cli import EXIT_FAILURE, EXIT_OK
 from fleet_common.version import VERSION
@@ -49,10 +53,12 @@ class _Server(uvicorn.Server):
         config: uvicorn.Config,
         on_started: Callable[[], None],
         on_stopping: Callable[[], None] = lambda: None,
+        on_shutdown: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(config)
         self._on_started = on_started
         self._on_stopping = on_stopping
+        self._on_shutdown = on_shutdown
 
     def serving(self) -> bool:
         """Listening and not shutting down: what the systemd watchdog vouches for."""
@@ -66,6 +72,11 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)
         if self.started:
             self._on_started()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Endless responses (event streams) end first, so the graceful wait is not spent on them.
+        self._on_shutdown()
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -95,8 +106,13 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-async def serve(config: EdgeConfig) -> int:
+async def serve(
+    config: EdgeConfig, config_path: Path | None = None, flag_keys: Collection[str] = ()
+) -> int:
     """Run until cancelled, a termination signal or a guard gives up; stops the camera threads.
+
+    ``config_path``: the file the config API rewrites (default ``DATA_DIR/edge.toml``);
+    ``flag_keys``: dotted keys set by command-line flags (not written into that file).
 
     Returns the exit status: non-zero when the memory guard gave up, so systemd restarts us.
     """
@@ -118,21 +134,10 @@ async def serve(config: EdgeConfig) -> int:
             task.add_done_callback(advertising.discard)
 
     server = _Server(
-        uvicorn.Config(
-            app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            http="httptools",
-            # Not behind a proxy: X-Forwarded-For from a client must not pick its rate-limit
-            # bucket; and the middleware would cost every request a few microseconds.
-            proxy_headers=False,
-            server_header=False,
-            date_header=False,
-            timeout_graceful_shutdown=2,
-        ),
+        uvicorn_config(app),
         on_started=on_started,
         on_stopping=notifier.stopping,
+        on_shutdown=edge.events.end_subscriptions,
     )
     gave_up: list[str] = []
 
@@ -142,7 +147,8 @@ async def serve(config: EdgeConfig) -> int:
         notifier.stopping()
         server.should_exit = True
 
-    edge.start()
+    await edge.start_async()  # opens the store (in a worker thread), starts the stream watch
+
     # Everything built so far (app, routes, models) lives as long as the process: keep it out
     # of the collector's scans, which otherwise show up as latency spikes on the hot path.
     gc.freeze()
@@ -150,6 +156,48 @@ async def serve(config: EdgeConfig) -> int:
     # stream's state does not count: a dead camera is reconnected to, not a reason to restart.
     watchdog = asyncio.create_task(notifier.run_watchdog(server.serving), name="systemd-watchdog")
     guards = asyncio.create_task(_run_guards(edge, on_guard_exit), name="resource-guards")
+
+    # Live config: the config API's manager, and the components it may restart.
+    async def on_config_applied(version: int, cfg: EdgeConfig) -> None:
+        if advertiser is not None:  # TXT cfg follows the version (a rename re-registers)
+            task = asyncio.get_running_loop().create_task(
+                advertiser.update(
+                    cfg_version=version, name=cfg.name, site=cfg.site, caps=advertised_caps(cfg)
+                )
+            )
+            advertising.add(task)
+            task.add_done_callback(advertising.discard)
+
+    async def restart_guards() -> None:
+        nonlocal guards
+        guards.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await guards
+        guards = asyncio.create_task(_run_guards(edge, on_guard_exit), name="resource-guards")
+
+    async def restart_discovery() -> None:
+        nonlocal advertiser
+        if advertiser is not None:
+            await advertiser.stop()
+        live_version = edge.live.version if edge.live is not None else 0
+        advertiser = _advertiser(edge.config, host, port, live_version)
+        if advertiser is not None:
+            task = asyncio.get_running_loop().create_task(advertiser.start())
+            advertising.add(task)
+            task.add_done_callback(advertising.discard)
+
+    edge.restarters.update(guards=restart_guards, discovery=restart_discovery)
+    if edge.store is not None:
+        edge.live = ConfigManager(
+            edge, edge.store, emit=edge.events.emit, on_applied=on_config_applied,
+            path=config_path or edge.config.resolved_data_dir() / LIVE_CONFIG_FILENAME,
+            flag_keys=flag_keys,
+        )  # fmt: skip
+        await edge.live.start()
+        if advertiser is not None:
+            advertiser.cfg_version = edge.live.version
+    else:
+        log.warning("the config API is unavailable: no store to keep versions in")
     try:
         await server.serve(sockets=[sock])
     finally:
@@ -159,14 +207,41 @@ async def serve(config: EdgeConfig) -> int:
                 await task
         if advertiser is not None:
             await advertiser.stop()  # goodbye packets: consoles drop this edge at once
-        await asyncio.to_thread(edge.stop)
+        if edge.live is not None:
+            await edge.live.stop()
+        await edge.stop_async()  # pending events written, store closed
         sock.close()
     return EXIT_FAILURE if gave_up else EXIT_OK
 
 
+_GUARD_ALERTS: dict[tuple[str, str], tuple[str, Severity, bool, str]] = {
+    # (guard, action): (alert code, severity, active, message)
+    ("memory", "drop_caches"): ("memory", "warning", True, "memory high: caches dropped"),
+    ("memory", "recovered"): ("memory", "warning", False, "memory back to normal"),
+    ("memory", "exit"): ("memory", "critical", True, "memory still high: restarting"),
+    ("temperature", "hot"): ("hot", "warning", True, "hot: decoding less"),
+    ("temperature", "cool"): ("hot", "warning", False, "cool again: decoding as usual"),
+    ("disk", "low"): ("disk", "critical", True, "disk almost full: store pruned hard"),
+    ("disk", "ok"): ("disk", "critical", False, "disk space back: store caps restored"),
+}
+
+
 def _run_guards(edge: Edge, on_exit: Callable[[str], None]) -> Coroutine[Any, Any, None]:
-    """The memory and temperature guards of ``edge``, as a coroutine for one task."""
+    """The memory, temperature and disk guards of ``edge``, as a coroutine for one task.
+
+    Each guard action is an ``alert`` event (also sent to the cloud through the outbox).
+    """
     cfg, metrics = edge.config.guards, edge.metrics
+    data_dir = edge.config.resolved_data_dir()
+    # A (re)started disk guard starts from "fine": if the disk is still low it cuts again.
+    edge.restore_store()
+
+    def on_action(guard: str, action: str, detail: str) -> None:
+        known = _GUARD_ALERTS.get((guard, action))
+        if known is not None:
+            code, severity, active, message = known
+            item = alert(code, severity, active, f"{message} ({detail})")
+            edge.events.emit_soon(item.kind, item.payload, outbox_topic="events")
 
     def drop_caches() -> None:
         freed = edge.cache.trim()
@@ -179,14 +254,47 @@ def _run_guards(edge: Edge, on_exit: Callable[[str], None]) -> Coroutine[Any, An
     return run_guards(
         MemoryGuard(cfg.rss_limit_mb * 1024 * 1024, drop_caches, on_exit),
         TemperatureGuard(cfg.hot_c, cfg.cool_c),
-        GuardMetrics(metrics.guard_actions, metrics.rss_bytes, metrics.temperature),
+        GuardMetrics(
+            metrics.guard_actions, metrics.rss_bytes, metrics.temperature, metrics.disk_free_bytes
+        ),
         on_hot_change=on_hot_change,
+        on_action=on_action,
+        disk=DiskGuard(
+            cfg.disk_min_free_mb * 1024 * 1024,
+            on_low=lambda _free: edge.shrink_store(cfg.disk_low_keep_fraction),
+            on_ok=lambda _free: edge.restore_store(),
+        ),
+        disk_path=data_dir,
         interval_s=cfg.check_interval_s,
         thermal_path=cfg.thermal_path,
     )
 
 
-def _advertiser(config: EdgeConfig, host: str, port: int) -> Advertiser | None:
+def uvicorn_config(app: ASGIApp, graceful_shutdown_s: int = 2) -> uvicorn.Config:
+    """How the edge's API is served (also by tests that serve an in-process edge)."""
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        http="httptools",
+        # Not behind a proxy: X-Forwarded-For from a client must not pick its rate-limit
+        # bucket; and the middleware would cost every request a few microseconds.
+        proxy_headers=False,
+        server_header=False,
+        date_header=False,
+        timeout_graceful_shutdown=graceful_shutdown_s,
+    )
+
+
+def advertised_caps(config: EdgeConfig) -> tuple[str, ...]:
+    """The TXT ``caps``: what a console may ask this edge for (plates come with P1)."""
+    return ("snapshot", "carts") if config.locks.enabled else ("snapshot",)
+
+
+def _advertiser(
+    config: EdgeConfig, host: str, port: int, cfg_version: int = 0
+) -> Advertiser | None:
     """The zeroconf advertisement of the bound address, or None when discovery is off."""
     if not config.discovery.enabled:
         return None
@@ -203,15 +311,17 @@ def _advertiser(config: EdgeConfig, host: str, port: int) -> Advertiser | None:
         port,
         host,
         advertise_interfaces(host, config.discovery.interfaces),
-        caps=("snapshot",),
-        cfg_version=1,  # the config store (and its version) arrives later
+        caps=advertised_caps(config),
+        cfg_version=cfg_version,  # the config version; updated by the config API
     )
 
 
-def run(config: EdgeConfig) -> int:
+def run(
+    config: EdgeConfig, config_path: Path | None = None, flag_keys: Collection[str] = ()
+) -> int:
     """Blocking entry point: uvloop when available (it is on Linux with the edge extra)."""
     try:
         import uvloop
     except ImportError:  # pragma: no cover - Windows developer machines
-        return asyncio.run(serve(config))
-    return uvloop.run(serve(config))
+        return asyncio.run(serve(config, config_path, flag_keys))
+    return uvloop.run(serve(config, config_path, flag_keys))

@@ -7,7 +7,7 @@ pyserial, SQLAlchemy or Qt come along.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -86,6 +86,10 @@ class ComponentHealth(_Wire):
 
 class Health(_Wire):
     status: HealthStatus
+    id: str = Field(
+        "",
+        description="Stable device id (the zeroconf TXT `id`): tells two URLs of one edge apart.",
+    )
     name: str
     site: str
     version: str
@@ -103,3 +107,110 @@ class ApiKeyInfo(_Wire):
 
 class ApiKeyList(_Wire):
     keys: list[ApiKeyInfo]
+
+
+# ---------------------------------------------------------------------- events (GET /api/events)
+class EventOut(_Wire):
+    """One event of the edge's log; also the `data` of each Server-Sent Event."""
+
+    id: int = Field(description="Increasing id; send the last one seen as Last-Event-ID.")
+    ts: str = Field(description="When it happened (RFC 3339).")
+    kind: str = Field(description="stream, recovery, alert, config, plate, cart.")
+    payload: dict[str, Any] = Field(description="Kind-specific fields (see the API docs).")
+
+
+class EventList(_Wire):
+    events: list[EventOut] = Field(description="Newest first.")
+
+
+# ---------------------------------------------------------------------- live config (/api/config)
+class ConfigDoc(_Wire):
+    """A config version: the whole model as JSON, secrets masked as `***`."""
+
+    version: int = Field(description="Config version (also the ETag of GET /api/config).")
+    config: dict[str, Any] = Field(description="The config (schema: GET /api/config/schema).")
+
+
+class ConfigApplied(_Wire):
+    """The outcome of a PUT, PATCH or rollback."""
+
+    version: int = Field(description="The running version now (unchanged if nothing changed).")
+    config: dict[str, Any] = Field(description="The running config, secrets masked.")
+    hot: list[str] = Field(description="Dotted keys applied in place.")
+    restarted: list[str] = Field(description="Components restarted: camera, guards, discovery.")
+
+
+class ConfigVersionInfo(_Wire):
+    version: int
+    created_at: str = Field(description="When the version was made (RFC 3339).")
+    source: str = Field(description="startup, api, auto-rollback …")
+    reason: str
+    good: bool | None = Field(
+        description="True: the stream came online with it; False: it failed; null: not judged."
+    )
+
+
+class ConfigHistory(_Wire):
+    versions: list[ConfigVersionInfo] = Field(description="Newest first.")
+
+
+class ConfigFieldError(_Wire):
+    path: str = Field(description="Dotted key, e.g. `camera.source`; `(root)` for the body.")
+    reason: str
+
+
+class ConfigErrorBody(_Wire):
+    """422 of the config routes: every problem with its key; nothing was changed."""
+
+    error: str = Field(description="`invalid_config`.")
+    message: str
+    errors: list[ConfigFieldError]
+
+
+class ConfigRollbackRequest(_Wire):
+    version: int | None = Field(
+        None, description="Version to go back to; omitted: the newest good one before the current."
+    )
+
+
+# ---------------------------------------------------------------------- cart locks (/api/carts)
+CartStateName = Literal["locked", "unlocked", "in_use", "returned", "fault", "unknown"]
+
+
+class CartInfo(_Wire):
+    id: int = Field(description="Cart number (path parameter of the commands).")
+    board: int = Field(description="Modbus unit id of its lock board.")
+    lock: int = Field(description="Lock number on that board (1-based).")
+    state: CartStateName = Field(
+        description="locked; unlocked (released, cart still in its bay); in_use (released and"
+        " gone); returned (back, being locked); fault (bolt disagrees with the command);"
+        " unknown (board not answering)."
+    )
+    previous: CartStateName | None = Field(description="The state before the last change.")
+    changed_at: str = Field(description="When the state last changed (RFC 3339).")
+    detail: str = Field(description="Why (for fault and unknown), else empty.")
+    cart_present: bool | None = Field(description="The cart-present switch; null if unknown.")
+    bolt_closed: bool | None = Field(description="The bolt sensor; null if unknown.")
+
+
+class CartList(_Wire):
+    enabled: bool = Field(description="False: this edge drives no lock boards (locks.enabled).")
+    carts: list[CartInfo]
+    boards_down: list[int] = Field(description="Unit ids of boards that do not answer.")
+
+
+class CartCommand(_Wire):
+    request_id: str = Field(
+        min_length=1,
+        max_length=128,
+        description="Client-chosen id: a repeat with the same id returns the first outcome and"
+        " moves no lock twice.",
+    )
+
+
+class CartCommandResult(_Wire):
+    cart: int
+    action: Literal["lock", "unlock"]
+    request_id: str
+    state: CartStateName = Field(description="The state the sensors confirmed.")
+    confirmed_at: str = Field(description="RFC 3339.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -14,8 +13,10 @@ import pytest_asyncio
 
 from edge.api import create_app
 from edge.config import EdgeConfig
+from edge.discovery import device_id
 from edge.keys import KeyStore
 from edge.service import Edge
+from edge.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,19 +62,32 @@ EdgeFactory = Callable[..., Edge]
 
 @pytest_asyncio.fixture
 async def edge_factory(tmp_path: Path, keys: Keys) -> AsyncIterator[EdgeFactory]:
-    """Build and start edges inside the test's loop; all are stopped afterwards."""
+    """Build and start edges inside the test's loop; all are stopped afterwards.
+
+    Each edge gets its own store in ``tmp_path`` (the first ``edge.db``, as in production;
+    further ones ``edge-N.db``) unless ``store=False`` (events in memory only).
+    """
     started: list[Edge] = []
 
-    def factory(start: bool = True, **sections: dict[str, Any]) -> Edge:
-        edge = Edge.create(make_config(tmp_path, **sections))
+    def factory(start: bool = True, store: bool = True, **sections: dict[str, Any]) -> Edge:
+        config = make_config(tmp_path, **sections)
+        opened = None
+        if store:  # a tmp file: opening it here is quicker than a thread hop
+            name = "edge.db" if not started else f"edge-{len(started)}.db"
+            opened = Store.open(tmp_path / name, Edge.caps_for(config))
+        edge = Edge.create(config, store=opened)
+        # One id per edge, as on real devices (the first keeps DATA_DIR's own id file).
+        id_dir = tmp_path if not started else tmp_path / f"edge-{len(started)}"
+        id_dir.mkdir(exist_ok=True)
+        edge.device_id = device_id(id_dir)
+        started.append(edge)
         if start:
             edge.start()
-        started.append(edge)
         return edge
 
     yield factory
     for edge in started:
-        await asyncio.to_thread(edge.stop)
+        await edge.stop_async()
 
 
 def client_for(edge: Edge, client: tuple[str, int] = ("127.0.0.1", 50000)) -> httpx.AsyncClient:

@@ -12,6 +12,10 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
+from edge.api.carts import CART_ROUTES, add_cart_routes
+from edge.api.config_routes import CONFIG_ROUTES, add_config_routes, http_config_hook
+from edge.api.events import EventRoutes, add_event_routes
+from edge.api.events import openapi_operation as events_operation
 from edge.api.guard import Guard
 from edge.api.pictures import MJPEG_BOUNDARY, PictureRoutes
 from edge.api.ratelimit import RateLimiter
@@ -29,8 +33,11 @@ from edge.wire import (
 from fleet_common.version import VERSION
 
 
-def route_table(edge: Edge, pictures: PictureRoutes) -> RouteTable:
+def route_table(
+    edge: Edge, pictures: PictureRoutes, events: EventRoutes | None = None
+) -> RouteTable:
     metrics_role: Role | None = "viewer" if edge.config.http.metrics_requires_key else None
+    events = events if events is not None else EventRoutes(edge)
     return RouteTable([
         Route("GET", "/api/snapshot", "viewer", pictures.snapshot, "Newest picture (JPEG)"),
         Route("GET", "/api/snapshot/info", "viewer"),
@@ -40,8 +47,14 @@ def route_table(edge: Edge, pictures: PictureRoutes) -> RouteTable:
         Route("GET", "/api/stream.mjpeg", "viewer", pictures.mjpeg, "Live MJPEG stream"),
         Route("GET", "/api/health", None),
         Route("GET", "/api/keys", "admin"),
-        Route("GET", "/api/config", "admin"),
         Route("GET", "/metrics", metrics_role, pictures.metrics, "Prometheus metrics"),
+        # Events (edge/api/events.py).
+        Route("GET", "/api/events", "viewer", events.stream, "Live events (Server-Sent Events)"),
+        Route("GET", "/api/events/recent", "viewer"),
+        # Live config (edge/api/config_routes.py).
+        *CONFIG_ROUTES,
+        # Cart locks (edge/api/carts.py).
+        *CART_ROUTES,
     ])  # fmt: skip
 
 
@@ -95,15 +108,21 @@ def create_app(edge: Edge) -> Guard:
             for e in entries
         ])  # fmt: skip
 
-    @api.get("/api/config", tags=["admin"])
-    async def config() -> dict[str, Any]:
-        """The running configuration; secrets are masked."""
-        return edge.config.model_dump(mode="json")
+    # Live config (edge/api/config_routes.py).
+    add_config_routes(api, edge)
+
+    # Events (edge/api/events.py).
+    add_event_routes(api, edge)
+
+    # Cart locks (edge/api/carts.py); edge.locks is None while locks are disabled.
+    add_cart_routes(api, lambda: edge.locks)
 
     api.openapi_schema = None
     api.openapi = lambda: _openapi(api, table)  # type: ignore[method-assign]
     limiter = RateLimiter(edge.config.http.rate_limit_per_s, edge.config.http.rate_limit_burst)
-    return Guard(api, table, edge.keys, limiter, edge.metrics)
+    guard = Guard(api, table, edge.keys, limiter, edge.metrics)
+    edge.config_hooks.append(http_config_hook(guard))  # live config: hot HTTP keys
+    return guard
 
 
 def _openapi(api: FastAPI, table: RouteTable) -> dict[str, Any]:
@@ -152,6 +171,8 @@ def _param(name: str, where: str, description: str, minimum: int | float = 0) ->
 
 def _raw_operation(route: Route) -> dict[str, Any]:
     width = _param("width", "query", "Scale to this width (made once per picture and width).", 16)
+    if route.template == "/api/events":
+        return events_operation(route.summary)
     if route.template == "/metrics":
         return {
             "summary": route.summary, "tags": ["system"],

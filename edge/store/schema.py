@@ -60,6 +60,13 @@ outbox = Table(
 counters = Table(
     "counters", metadata, Column("name", Text, primary_key=True), Column("value", Integer)
 )
+# Cart rentals (edge/locks/rentals.py).
+rentals = Table(
+    "rentals", metadata,
+    Column("id", Integer, primary_key=True), Column("cart", Integer),
+    Column("unlocked_at", Float), Column("taken_at", Float), Column("returned_at", Float),
+    Column("duration_s", Float), Column("event_id", Integer),
+)  # fmt: skip
 
 
 # Rows as the store's API returns them.
@@ -124,8 +131,22 @@ def _v1_initial(conn: Connection) -> None:
         conn.exec_driver_sql(sql)
 
 
+def _v2_rentals(conn: Connection) -> None:
+    # Cart rentals (edge/locks): unlock → cart taken → cart returned. The cloud gets each one
+    # through the outbox row of its `cart` event (state `returned`); this table is the local
+    # record the API and the console query.
+    for sql in (
+        """CREATE TABLE rentals (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, cart INTEGER NOT NULL,
+            unlocked_at REAL NOT NULL, taken_at REAL NOT NULL, returned_at REAL NOT NULL,
+            duration_s REAL NOT NULL, event_id INTEGER)""",
+        "CREATE INDEX rentals_cart ON rentals(cart, returned_at)",
+    ):
+        conn.exec_driver_sql(sql)
+
+
 # Index i holds the migration from version i to version i + 1. Append only.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_rentals]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

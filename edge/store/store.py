@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,12 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._engine.dispose()
+
+    def transaction(self, *, write: bool) -> AbstractContextManager[Connection]:
+        """One transaction, for queries that live in another domain's store module (e.g.
+        ``edge/locks/rentals.py``): serialised with every other caller; SQLAlchemy errors
+        become :class:`StoreError`. Blocking, like every method here."""
+        return self._tx(write)
 
     @contextmanager
     def _tx(self, write: bool) -> Iterator[Connection]:

@@ -68,7 +68,7 @@ async def test_config_hides_secrets(edge_factory: EdgeFactory, keys: Keys) -> No
     async with client_for(edge) as client:
         r = await client.get("/api/config", headers=Keys.auth(keys.admin))
     assert r.status_code == 200
-    assert r.json()["camera"]["username"] == "u"
+    assert r.json()["config"]["camera"]["username"] == "u"
     assert "hunter2" not in r.text
 
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from zeroconf import NonUniqueNameException
@@ -30,6 +31,8 @@ from edge.discovery import (
     device_id,
     instance_name,
 )
+from edge.keys import KeyStore
+from tests.support.edge_process import EdgeProcess
 
 pytestmark = pytest.mark.integration
 
@@ -267,6 +270,36 @@ async def test_a_new_name_re_registers(tmp_path: Path, browser: Browser) -> None
         assert seen[new, "added"]["txt"]["site"] == "south"
     finally:
         await adv.stop()
+
+
+@pytest.mark.asyncio
+async def test_cfg_follows_a_config_change_made_through_the_api(
+    tmp_path: Path, browser: Browser
+) -> None:
+    """A real edge advertises its config version; a PATCH bumps ``cfg`` as browsers see it."""
+    data_dir = tmp_path / "edge"
+    dev_id = device_id(data_dir)
+    key, _ = KeyStore.in_dir(data_dir).create("admin", "test")
+    edge = EdgeProcess(
+        data_dir, "--source", "synthetic://?width=160&height=90&fps=5", "--name", "bay 9",
+        log_level="info",
+    )  # fmt: skip
+    await asyncio.to_thread(edge.start)
+    try:
+        name = instance_name("bay 9", dev_id)
+        added = await browser.next_event(name, "added", within_s=15)
+        assert added["txt"]["cfg"] == "1"
+        assert added["txt"]["id"] == dev_id
+        async with httpx.AsyncClient(
+            base_url=edge.url, headers={"Authorization": f"Bearer {key}"}
+        ) as client:
+            answer = await client.patch("/api/config", json={"snapshots": {"history": 7}})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["version"] == 2
+        updated = await browser.next_event(name, "updated")
+        assert updated["txt"]["cfg"] == "2"
+    finally:
+        assert await asyncio.to_thread(edge.stop) == 0
 
 
 # ---------------------------------------------------------------------- failures: edge carries on

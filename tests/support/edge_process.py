@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -13,6 +12,8 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from tests.support.procs import stop_process
 
 _LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
 
@@ -84,18 +85,7 @@ class EdgeProcess:
         proc = self._proc
         if proc is None:
             return 0
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if self._pump_thread is not None:
-            self._pump_thread.join(5.0)
-        if proc.stderr is not None:
-            proc.stderr.close()
-        return proc.returncode
+        return stop_process(proc, self._pump_thread, timeout)
 
     def __enter__(self) -> EdgeProcess:
         return self.start()

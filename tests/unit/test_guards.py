@@ -9,11 +9,13 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from edge.guards import (
+    DiskGuard,
     GuardMetrics,
     MemoryGuard,
     TemperatureGuard,
     parse_rss_bytes,
     parse_temperature_c,
+    read_free_bytes,
     read_rss_bytes,
     read_temperature_c,
     run_guards,
@@ -163,6 +165,25 @@ def test_temperature_guard_needs_a_gap() -> None:
         TemperatureGuard(hot_c=70, cool_c=70)
 
 
+# ---------------------------------------------------------------------- disk guard
+def test_disk_guard_prunes_when_low_and_restores_with_hysteresis() -> None:
+    calls: list[tuple[str, int]] = []
+    guard = DiskGuard(
+        100 * MIB, lambda free: calls.append(("low", free)), lambda free: calls.append(("ok", free))
+    )
+    readings = [500, 101, 99, 50, 150, 199, 201, 99]
+    assert [guard.check(r * MIB) for r in readings] == [
+        False, False, True, True, True, True, False, True,
+    ]  # fmt: skip
+    assert calls == [("low", 99 * MIB), ("ok", 201 * MIB), ("low", 99 * MIB)]
+    with pytest.raises(ValueError, match="min_free_bytes"):
+        DiskGuard(0, print, print)
+
+
+def test_read_free_bytes_of_a_real_file_system(tmp_path: Path) -> None:
+    assert 0 < read_free_bytes(tmp_path) < 1 << 60
+
+
 # ---------------------------------------------------------------------- the task
 def _metrics() -> tuple[GuardMetrics, CollectorRegistry]:
     r = CollectorRegistry()
@@ -260,3 +281,45 @@ async def test_run_guards_recovers_cools_and_survives_bad_readings(tmp_path: Pat
     assert hot_changes == [True, False]
     assert _count(r, "memory", "drop_caches") == 1
     assert r.get_sample_value("rss_bytes") == 100 * MIB
+
+
+@pytest.mark.asyncio
+async def test_run_guards_reports_every_action_and_watches_the_disk(tmp_path: Path) -> None:
+    status = tmp_path / "status"
+    status.write_text(_status(100 * 1024))
+    metrics, r = _metrics()
+    metrics = GuardMetrics(
+        metrics.actions, metrics.rss_bytes, metrics.temperature_c,
+        Gauge("disk_free_bytes", "test", registry=r),
+    )  # fmt: skip
+    actions: list[tuple[str, str, str]] = []
+    lows: list[int] = []
+    # Real free space of tmp_path: always below an absurd minimum.
+    disk = DiskGuard(1 << 60, lows.append, lambda _free: None)
+    temp = tmp_path / "temp"
+    temp.write_text("85000\n")
+    task = asyncio.create_task(
+        run_guards(
+            MemoryGuard(250 * MIB, Calls().drop, Calls().exit),
+            TemperatureGuard(80, 70),
+            metrics,
+            on_hot_change=lambda _hot: None,
+            on_action=lambda *a: actions.append(a),
+            disk=disk,
+            disk_path=tmp_path,
+            interval_s=0.01,
+            rss_path=status,
+            thermal_path=temp,
+        )
+    )
+    try:
+        await _until(lambda: len(actions) >= 2)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert sorted((g, a) for g, a, _ in actions) == [("disk", "low"), ("temperature", "hot")]
+    assert next(d for g, _a, d in actions if g == "temperature").startswith("85.0 °C")
+    assert len(lows) == 1
+    assert _count(r, "disk", "low") == 1
+    assert (r.get_sample_value("disk_free_bytes") or 0) > 0

@@ -1,0 +1,220 @@
+"""The lock service: the driver's thread on one side, the event loop on the other.
+
+Started with the edge only when ``locks.enabled`` (the edge imports this module lazily, so an
+edge without lock boards loads neither pyserial nor pymodbus). It turns the driver's state
+changes into ``cart`` events (outbox topic ``carts``), board and cart faults into ``alert``
+events (code ``lock_fault``), returns into rentals in the store, and keeps the metrics.
+Effects are handled in order by one task; nothing here blocks the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from edge.config import LocksConfig
+from edge.errors import StoreError
+from edge.events import EventLog
+from edge.locks import rentals
+from edge.locks.driver import BusLike, CartView, CommandOutcome, LockDriver
+from edge.locks.errors import CommandError
+from edge.locks.state import CART_STATES, Action, Effect, RentalDone, StateChange
+from edge.metrics import EdgeMetrics
+from edge.store import Store
+
+log = logging.getLogger("edge.locks")
+
+CART_TOPIC: Final = "carts"  # outbox topic of cart events (rentals ride on the `returned` one)
+ALERT_TOPIC: Final = "events"  # alerts go with the edge's other events
+ALERT_CODE: Final = "lock_fault"
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class MetricsObserver:
+    """The bus's observer: Prometheus counters (thread-safe; called from the driver thread)."""
+
+    def __init__(self, metrics: EdgeMetrics) -> None:
+        self._m = metrics
+
+    def request(self, function: str, outcome: str, seconds: float) -> None:
+        self._m.lock_bus_requests.labels(function, outcome).inc()
+        self._m.lock_bus_seconds.labels(function).observe(seconds)
+        if outcome != "ok":
+            self._m.lock_bus_errors.labels(outcome).inc()
+
+    def line_error(self, kind: str, count: int) -> None:
+        self._m.lock_bus_errors.labels(kind).inc(count)
+
+
+class LockService:
+    def __init__(
+        self,
+        config: LocksConfig,
+        metrics: EdgeMetrics,
+        events: EventLog,
+        store: Callable[[], Store | None],
+        *,
+        bus: BusLike | None = None,
+    ) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.events = events
+        self._store = store
+        self._bus = bus
+        self._driver: LockDriver | None = None
+        # One consumer keeps the order; fed only by state changes (a few per cart and minute).
+        self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._rental: dict[int, RentalDone] = {}
+
+    @property
+    def driver(self) -> LockDriver:
+        if self._driver is None:
+            raise RuntimeError("the lock service is not started")
+        return self._driver
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        bus = self._bus
+        if bus is None:
+            from edge.locks.bus import Bus  # pymodbus and pyserial load here, not before
+
+            bus = Bus(self.config, MetricsObserver(self.metrics))
+
+        def on_effects(effects: Sequence[Effect]) -> None:
+            loop.call_soon_threadsafe(self._queue.put_nowait, lambda: self._effects(effects))
+
+        def on_board(unit: int, up: bool, detail: str) -> None:
+            loop.call_soon_threadsafe(self._queue.put_nowait, lambda: self._board(unit, up, detail))
+
+        self._driver = LockDriver(self.config, bus, on_effects=on_effects, on_board=on_board)
+        self._worker = loop.create_task(self._work(), name="locks-events")
+        self._driver.start()
+        self._count_states()
+        boards = ", ".join(f"{b.unit}:{b.locks}" for b in self.config.boards)
+        log.info("cart locks on %s (boards %s) at %g Hz", self.config.port, boards,
+                 self.config.poll_hz)  # fmt: skip
+
+    async def stop(self) -> None:
+        """Stop the driver (worker thread), then record what it reported before it stopped."""
+        if self._driver is not None:
+            await asyncio.to_thread(self._driver.stop)
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            await self.settle()
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    async def settle(self) -> None:
+        """Wait until every change the driver reported so far is recorded (events, rentals)."""
+        await asyncio.sleep(0)  # let pending call_soon_threadsafe callbacks queue their work
+        await self._queue.join()
+
+    # ------------------------------------------------------------------ API
+    def carts(self) -> list[CartView]:
+        return self.driver.carts()
+
+    def boards_down(self) -> list[int]:
+        return [bm.unit for bm in self.driver.maps if not self.driver.board_up(bm.unit)]
+
+    async def command(self, cart: int, action: Action, request_id: str) -> CommandOutcome:
+        """Run a command on the driver thread; a repeated request id gets the first outcome."""
+        new = True
+        try:
+            future, new = self.driver.submit_new(cart, action, request_id)
+            # shield: a client that goes away must not cancel a command others may await too.
+            outcome = await asyncio.shield(asyncio.wrap_future(future))
+        except CommandError as err:
+            if new:  # a repeat is answered from memory: counted once
+                self.metrics.lock_commands.labels(action, err.code).inc()
+            raise
+        if new:
+            self.metrics.lock_commands.labels(action, "ok").inc()
+        return outcome
+
+    # ------------------------------------------------------------------ loop side
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                await job()
+            except Exception:  # one bad effect must not stop the recording of the next ones
+                log.exception("cart locks: cannot record an event")
+            finally:
+                self._queue.task_done()
+
+    async def _effects(self, effects: Sequence[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, RentalDone):
+                self._rental[effect.cart] = effect
+            elif isinstance(effect, StateChange):
+                await self._state_change(effect)
+        self._count_states()
+
+    async def _state_change(self, change: StateChange) -> None:
+        view = self.driver.cart(change.cart)
+        payload: dict[str, Any] = {
+            "cart": str(change.cart), "state": change.state, "previous": change.previous,
+            "board": view.unit, "lock": view.lock, "at": rfc3339(change.at),
+            "detail": change.detail,
+        }  # fmt: skip
+        done = self._rental.pop(change.cart, None) if change.state == "returned" else None
+        if done is not None:
+            payload["rental"] = {
+                "unlocked_at": rfc3339(done.unlocked_at), "taken_at": rfc3339(done.taken_at),
+                "returned_at": rfc3339(done.returned_at), "duration_s": round(done.duration_s, 3),
+            }  # fmt: skip
+        event_id = await self.events.emit("cart", payload, outbox_topic=CART_TOPIC)
+        if done is not None:
+            await self._store_rental(done, event_id)
+        if change.state == "fault":
+            await self._alert(
+                True, "warning", f"cart {change.cart}: {change.detail}", cart=change.cart
+            )
+        elif change.previous == "fault":
+            await self._alert(
+                False, "info", f"cart {change.cart}: {change.state} again", cart=change.cart
+            )
+
+    async def _store_rental(self, done: RentalDone, event_id: int) -> None:
+        self.metrics.lock_rentals.inc()
+        self.metrics.lock_rental_seconds.observe(done.duration_s)
+        log.info("cart %d returned after %.1f s", done.cart, done.duration_s)
+        store = self._store()
+        if store is None:
+            return
+        try:
+            await asyncio.to_thread(rentals.add_rental, store, done, event_id or None)
+        except StoreError as err:
+            log.warning("cart %d: rental not stored: %s", done.cart, str(err).splitlines()[0])
+
+    async def _board(self, unit: int, up: bool, detail: str) -> None:
+        self.metrics.lock_boards_down.set(len(self.boards_down()))
+        if up:
+            await self._alert(False, "info", f"lock board {unit} answers again", board=unit)
+        else:
+            await self._alert(True, "critical", f"lock board {unit} is not answering: {detail}",
+                              board=unit)  # fmt: skip
+
+    async def _alert(self, active: bool, severity: str, message: str, **where: int) -> None:
+        payload: dict[str, Any] = {
+            "code": ALERT_CODE, "severity": severity, "active": active, "message": message,
+        }  # fmt: skip
+        for key, value in where.items():
+            payload[key] = str(value) if key == "cart" else value
+        await self.events.emit("alert", payload, outbox_topic=ALERT_TOPIC)
+
+    def _count_states(self) -> None:
+        counts = dict.fromkeys(CART_STATES, 0)
+        for view in self.driver.carts():
+            counts[view.state] += 1
+        for state, n in counts.items():
+            self.metrics.lock_carts.labels(state).set(n)

@@ -1,0 +1,202 @@
+"""The composition root: settings, credentials, services, presenters and the main window.
+
+Everything is built here and passed down; no widget looks anything up
+(``QApplication.instance()``) and there is no service locator.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+from console.platefeed import PlateRow
+from console.presenters.alerts import AlertsPresenter
+from console.presenters.device import DevicePresenter
+from console.presenters.devices import DevicesPresenter
+from console.presenters.feed import FeedPresenter, SettingsLastIds
+from console.presenters.wall import WallPresenter
+from console.services.credentials import CredentialStore
+from console.services.device import Device
+from console.services.errors import CredentialStoreError
+from console.services.pool import EdgeClients
+from console.settings import ConsoleSettings
+from console.ui.alerts import AlertsView
+from console.ui.device_page import DevicePage
+from console.ui.feed import PlateFeedView
+from console.ui.main_window import MainWindow
+from console.ui.sidebar import Sidebar
+from console.ui.theme import apply_theme, next_mode
+from console.ui.wall import FirstPicture, WallView
+
+log = logging.getLogger("console")
+
+PAGES = ("wall", "plates", "device", "alerts")
+
+
+@dataclass
+class ConsoleOptions:
+    """What the command line decides (console/cli.py)."""
+
+    edges: Sequence[str] = ()
+    interfaces: Sequence[str] | None = None
+    discovery: bool = True
+    page: str = "wall"
+    layout: tuple[int, int] | None = None
+    probe_interval_s: float = 5.0
+    started_mono: float = field(default_factory=time.monotonic)
+
+
+def open_credentials(path: Path) -> tuple[CredentialStore, str]:
+    """The credential store; a corrupt file is moved aside (and said so), never overwritten."""
+    try:
+        return CredentialStore(path), ""
+    except CredentialStoreError as err:
+        problem = str(err)
+    aside = CredentialStore.move_aside(path)
+    message = f"{problem}; it was moved to {aside} and API keys must be entered again"
+    log.error("%s", message)
+    return CredentialStore(path), message
+
+
+class ConsoleApp:
+    """The running console. Build inside the qasync loop, then ``await start()``."""
+
+    def __init__(
+        self,
+        app: QApplication,
+        options: ConsoleOptions,
+        *,
+        qsettings: QSettings,
+        config_dir: Path,
+    ) -> None:
+        self.app = app
+        self.options = options
+        self._open_first_device = options.page == "device"
+        self.settings = ConsoleSettings(qsettings)
+        if options.layout is not None:
+            self.settings.layout = options.layout
+        self.credentials, credentials_problem = open_credentials(config_dir / "credentials.json")
+        self.clients = EdgeClients(self.credentials)
+        interfaces = options.interfaces
+        if interfaces is None:
+            interfaces = self.settings.interfaces
+        self.devices = DevicesPresenter(
+            self.settings,
+            self.credentials,
+            interfaces=interfaces,
+            browse=options.discovery,
+            manual_urls=[],
+            probe_interval_s=options.probe_interval_s,
+        )
+        self.wall = WallPresenter(self.settings, self.clients.client_for)
+        self.feed = FeedPresenter(self.clients.client_for, SettingsLastIds(qsettings))
+        self.alerts = AlertsPresenter(self.clients.client_for)
+        self.device = DevicePresenter(self.devices.device, self.clients.client_for)
+        self.presenters = (self.devices, self.wall, self.feed, self.alerts, self.device)
+
+        self.theme = self.settings.theme
+        apply_theme(app, self.theme)
+        self.first_picture = FirstPicture(options.started_mono)
+        self.sidebar = Sidebar()
+        self.window = MainWindow(self.sidebar)
+        self.wall_view = WallView(self.wall, self.first_picture)
+        self.feed_view = PlateFeedView(self.feed)
+        self.device_page = DevicePage(self.device)
+        self.alerts_view = AlertsView(self.alerts)
+        self.window.add_page("wall", "Live wall", self.wall_view)
+        self.window.add_page("plates", "Plates", self.feed_view)
+        self.window.add_page("device", "Device", self.device_page)
+        self.window.add_page("alerts", "Alerts", self.alerts_view)
+        self._connect()
+        self.window.show_page(options.page if options.page in PAGES else "wall")
+        if credentials_problem:
+            self.window.show_status(credentials_problem, 0)
+
+    def _connect(self) -> None:
+        for presenter in self.presenters:
+            presenter.error.connect(self.window.show_status)
+        self.devices.deviceChanged.connect(self._device_changed)
+        self.devices.deviceRemoved.connect(self._device_removed)
+        self.devices.summaryChanged.connect(self.window.set_summary)
+        self.sidebar.addEdgeRequested.connect(self._add_edge)
+        self.sidebar.apiKeyEntered.connect(self._set_key)
+        self.window.deviceActivated.connect(self._show_device)
+        self.window.themeToggled.connect(self._toggle_theme)
+        self.app.styleHints().colorSchemeChanged.connect(self._system_scheme_changed)
+        self.feed.rowsArrived.connect(self._plates)
+        self.alerts.activeCountChanged.connect(self._alert_count)
+
+    def _device_changed(self, device: Device) -> None:
+        self.sidebar.update_device(device)
+        self.wall.update_device(device)
+        self.feed.update_device(device)
+        self.alerts.update_device(device)
+        if self._open_first_device and device.online:
+            # Started on the device page (`--page device`): show the first edge that answers
+            # rather than an empty page (once: later the user chooses).
+            self._open_first_device = False
+            if self.device.device is None:
+                self._show_device(device.key)
+
+    def _device_removed(self, key: str) -> None:
+        self.sidebar.remove_device(key)
+        self.wall.remove_device(key)
+        self.feed.remove_device(key)
+        self.alerts.remove_device(key)
+        self.clients.forget(key)
+
+    def _add_edge(self, url: str, api_key: str) -> None:
+        url = self.devices.add_edge(url, api_key)
+        self.window.show_status(f"Added {url}; connecting…")
+
+    def _set_key(self, device_key: str, api_key: str) -> None:
+        """A key typed for a device (e.g. found by zeroconf): stored once, used at once."""
+        try:
+            self.credentials.set(device_key, api_key)
+        except (CredentialStoreError, ValueError) as err:
+            self.window.show_status(f"The API key was not stored: {err}")
+            return
+        device = self.devices.device(device_key)
+        if device is not None:
+            self._device_changed(device)  # the pool builds a client with the new key
+        self.window.show_status("API key stored")
+
+    def _show_device(self, key: str) -> None:
+        self.window.show_page("device")
+        self.device.spawn(self.device.show_device(key), name=f"show device {key}")
+
+    def _plates(self, rows: list[PlateRow]) -> None:
+        for row in rows:  # oldest first: the newest read of each device wins
+            self.wall.show_plate(row.device_key, row.plate, row.is_member)
+
+    def _alert_count(self, count: int) -> None:
+        self.window.set_page_title("alerts", f"Alerts ({count})" if count else "Alerts")
+
+    def _system_scheme_changed(self) -> None:
+        if self.theme == "system":  # "system" follows the desktop as it changes
+            apply_theme(self.app, "system")
+
+    def _toggle_theme(self) -> None:
+        self.theme = next_mode(self.theme)
+        self.settings.theme = self.theme
+        effective = apply_theme(self.app, self.theme)
+        self.window.show_status(f"Theme: {self.theme} ({effective})", 3000)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        for url in self.options.edges:
+            self.devices.add_edge(url, remember=False)
+        await self.devices.start()
+        self.wall.start()
+
+    async def aclose(self) -> None:
+        for presenter in self.presenters:
+            await presenter.aclose()
+        await self.clients.aclose()
+        self.settings.sync()

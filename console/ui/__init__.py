@@ -1,0 +1,1 @@
+"""Widgets: they connect to presenters' signals and call their slots; no I/O here."""

@@ -1,0 +1,360 @@
+"""The live wall's widgets: a grid of tiles painted from :class:`WallPresenter` state.
+
+A tile paints the newest picture scaled to fit (a pixmap made on the GUI thread from the QImage
+decoded in a worker, with the screen's device pixel ratio, so it is sharp on high-DPI screens),
+the device name, the frame-age badge, the stream status and the last plate. When the presenter
+says the picture is not live, it is drawn in grey under "OFFLINE since hh:mm" or "STALE".
+Double-click enlarges a tile; Esc returns to the grid.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QFont,
+    QImage,
+    QKeySequence,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPixmap,
+    QResizeEvent,
+    QShortcut,
+)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from console.presenters.wall import WallPresenter
+from console.settings import LAYOUTS, layout_name, parse_layout
+
+log = logging.getLogger("console.wall")
+
+BADGE_COLOURS = {
+    "green": QColor(46, 160, 67),
+    "amber": QColor(219, 150, 20),
+    "red": QColor(210, 50, 50),
+}
+MEMBER_COLOUR = QColor(240, 200, 40)
+TICK_MS = 250  # badges and overlays re-evaluated this often (age grows between pictures)
+
+
+class FirstPicture:
+    """Logs "first picture on screen after N ms" once (start-up benchmarks and tests read it)."""
+
+    def __init__(self, started_mono: float) -> None:
+        self.started_mono = started_mono
+        self.done = False
+
+    def shown(self) -> None:
+        if not self.done:
+            self.done = True
+            ms = (time.monotonic() - self.started_mono) * 1000.0
+            log.info("first picture on screen after %.0f ms", ms)
+
+
+class TileWidget(QWidget):
+    doubleClicked = Signal(int)
+
+    def __init__(
+        self,
+        presenter: WallPresenter,
+        index: int,
+        first_picture: FirstPicture | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.presenter = presenter
+        self.index = index
+        self.first_picture = first_picture
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(QSize(80, 60))
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._menu)
+        self._pixmap: QPixmap | None = None
+        self._grey: QPixmap | None = None
+        self._image: QImage | None = None
+        self.live_shown = False  # what the last paint presented (tests read it)
+        self.overlay_shown = ""
+
+    def sizeHint(self) -> QSize:
+        return QSize(320, 180)
+
+    # ------------------------------------------------------------------ pictures
+    def _pixmaps(self) -> tuple[QPixmap | None, QPixmap | None]:
+        image = self.presenter.tile(self.index).image
+        if image is not self._image:
+            self._image = image
+            self._pixmap = self._grey = None
+            if image is not None:
+                self._pixmap = QPixmap.fromImage(image)
+        if image is not None and self._grey is None:
+            grey = image.convertToFormat(QImage.Format.Format_Grayscale8)
+            self._grey = QPixmap.fromImage(grey)
+        return self._pixmap, self._grey
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.presenter.set_tile_width(self.index, event.size().width() * self.devicePixelRatioF())
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        self.doubleClicked.emit(self.index)
+        event.accept()
+
+    def _menu(self, pos: object) -> None:
+        menu = QMenu(self)
+        tile = self.presenter.tile(self.index)
+        for key, device in sorted(self.presenter.devices.items(), key=lambda kv: kv[1].name):
+            action = QAction(device.name or device.url, menu)
+            action.setCheckable(True)
+            action.setChecked(key == tile.device_key)
+            action.triggered.connect(lambda _=False, k=key: self.presenter.assign(self.index, k))
+            menu.addAction(action)
+        menu.addSeparator()
+        rates = menu.addMenu("Refresh rate")
+        current = self.presenter.tile_fps(self.index)
+        for fps in (0.5, 1.0, 2.0, 5.0, 10.0):
+            rate = QAction(f"{fps:g} per second", rates)
+            rate.setCheckable(True)
+            rate.setChecked(abs(fps - current) < 1e-6)
+            rate.triggered.connect(
+                lambda _=False, f=fps: self.presenter.set_tile_fps(self.index, f)
+            )
+            rates.addAction(rate)
+        clear = menu.addAction("Empty tile")
+        clear.triggered.connect(lambda: self.presenter.assign(self.index, None))
+        menu.popup(self.mapToGlobal(self.rect().center()))
+
+    # ------------------------------------------------------------------ painting
+    def paintEvent(self, event: QPaintEvent) -> None:
+        tile = self.presenter.tile(self.index)
+        look = self.presenter.look(self.index)
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rect = QRectF(self.rect())
+        painter.fillRect(rect, QColor(12, 12, 14))
+        pixmap, grey = self._pixmaps()
+        shown = pixmap if look.live else grey
+        if shown is not None:
+            size = shown.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRectF(
+                (self.width() - size.width()) / 2, (self.height() - size.height()) / 2,
+                size.width(), size.height(),
+            )  # fmt: skip
+            painter.drawPixmap(target, shown, QRectF(shown.rect()))
+            if look.live and self.first_picture is not None:
+                self.first_picture.shown()
+        if not look.live:
+            painter.fillRect(rect, QColor(0, 0, 0, 110 if shown is not None else 0))
+        self.live_shown = look.live and shown is not None
+        self.overlay_shown = look.overlay
+        font = QFont(self.font())
+        font.setBold(True)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        pad = 6.0
+        line = metrics.height() + 4
+        # Name, top left, on a dark band so it reads on any picture.
+        painter.fillRect(QRectF(0, 0, self.width(), line + pad), QColor(0, 0, 0, 140))
+        painter.setPen(QColor(240, 240, 240))
+        painter.drawText(
+            QRectF(pad, pad / 2, self.width() - 2 * pad, line),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            tile.device_name or "—",
+        )
+        # Frame-age badge, top right.
+        if look.badge != "none":
+            text = look.age_text or "—"
+            width = metrics.horizontalAdvance(text) + 2 * pad
+            badge = QRectF(self.width() - width - pad, pad / 2, width, line - 2)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(BADGE_COLOURS[look.badge])
+            painter.drawRoundedRect(badge, 4, 4)
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+        # Stream status and last plate, bottom.
+        bottom = QRectF(0, self.height() - line - pad, self.width(), line + pad)
+        painter.fillRect(bottom, QColor(0, 0, 0, 140))
+        painter.setPen(QColor(220, 220, 220))
+        status = tile.stream_status or ("unreachable" if not tile.reachable else "")
+        painter.drawText(
+            bottom.adjusted(pad, 0, -pad, 0),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            status,
+        )
+        if tile.last_plate:
+            painter.setPen(MEMBER_COLOUR if tile.plate_member else QColor(240, 240, 240))
+            label = tile.last_plate + ("  ★ member" if tile.plate_member else "")
+            painter.drawText(
+                bottom.adjusted(pad, 0, -pad, 0),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                label,
+            )
+        # The overlay that says the picture is not live.
+        if look.overlay:
+            big = QFont(font)
+            big.setPointSizeF(max(9.0, min(22.0, self.height() / 14)))
+            painter.setFont(big)
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, look.overlay)
+        painter.end()
+
+
+class WallView(QWidget):
+    """The wall page: a toolbar (layout, group) and the grid of tiles."""
+
+    def __init__(
+        self,
+        presenter: WallPresenter,
+        first_picture: FirstPicture | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.presenter = presenter
+        self.first_picture = first_picture
+        self.enlarged: int | None = None
+        self.tiles: list[TileWidget] = []
+        self._all_live_logged = False
+
+        self.layout_box = QComboBox(self)
+        self.layout_box.addItems([*LAYOUTS, "custom…"])
+        self.layout_box.textActivated.connect(self._layout_chosen)
+        self.group_box = QComboBox(self)
+        self.group_box.textActivated.connect(self._group_chosen)
+        self.save_group_button = QPushButton("Save group…", self)
+        self.save_group_button.clicked.connect(self._save_group)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Layout", self))
+        bar.addWidget(self.layout_box)
+        bar.addSpacing(12)
+        bar.addWidget(QLabel("Group", self))
+        bar.addWidget(self.group_box)
+        bar.addWidget(self.save_group_button)
+        bar.addStretch(1)
+        self.grid = QGridLayout()
+        self.grid.setSpacing(4)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+        outer.addLayout(bar)
+        outer.addLayout(self.grid, 1)
+
+        self.escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        self.escape.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.escape.activated.connect(self.restore)
+        self.timer = QTimer(self)
+        self.timer.setInterval(TICK_MS)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+        presenter.layoutChanged.connect(self._rebuild)
+        presenter.tileChanged.connect(self._tile_changed)
+        presenter.groupsChanged.connect(self._groups)
+        self._rebuild(presenter.rows, presenter.cols)
+        self._groups(presenter.groups())
+
+    # ------------------------------------------------------------------ grid
+    def _rebuild(self, rows: int, cols: int) -> None:
+        self.restore()
+        for tile in self.tiles:
+            self.grid.removeWidget(tile)
+            tile.deleteLater()
+        self.tiles = []
+        for index in range(rows * cols):
+            tile = TileWidget(self.presenter, index, self.first_picture, self)
+            tile.doubleClicked.connect(self.toggle_enlarged)
+            self.grid.addWidget(tile, index // cols, index % cols)
+            self.tiles.append(tile)
+        for r in range(8):
+            self.grid.setRowStretch(r, 1 if r < rows else 0)
+        for c in range(8):
+            self.grid.setColumnStretch(c, 1 if c < cols else 0)
+        name = layout_name(rows, cols)
+        index = self.layout_box.findText(name)
+        if index < 0:
+            self.layout_box.insertItem(self.layout_box.count() - 1, name)
+            index = self.layout_box.findText(name)
+        self.layout_box.setCurrentIndex(index)
+
+    def _tile_changed(self, index: int) -> None:
+        if index < len(self.tiles):
+            self.tiles[index].update()
+
+    def _tick(self) -> None:
+        for tile in self.tiles:
+            if tile.isVisible():
+                tile.update()
+        if not self._all_live_logged and self.tiles and all(t.live_shown for t in self.tiles):
+            self._all_live_logged = True  # once: screenshot tests and benchmarks wait for it
+            log.info("all %d tiles show live pictures", len(self.tiles))
+
+    def toggle_enlarged(self, index: int) -> None:
+        if self.enlarged is None:
+            self.enlarge(index)
+        else:
+            self.restore()
+
+    def enlarge(self, index: int) -> None:
+        """Show tile ``index`` alone over the whole grid; the others stop polling."""
+        self.enlarged = index
+        rows, cols = self.presenter.rows, self.presenter.cols
+        for tile in self.tiles:
+            tile.setVisible(tile.index == index)
+        self.grid.addWidget(self.tiles[index], 0, 0, rows, cols)
+        self.presenter.set_active([index])
+        self.tiles[index].setFocus()
+
+    def restore(self) -> None:
+        if self.enlarged is None:
+            return
+        tile = self.tiles[self.enlarged]
+        self.enlarged = None
+        cols = self.presenter.cols
+        self.grid.addWidget(tile, tile.index // cols, tile.index % cols)
+        for each in self.tiles:
+            each.setVisible(True)
+        self.presenter.set_active(None)
+
+    # ------------------------------------------------------------------ toolbar
+    def _layout_chosen(self, text: str) -> None:
+        if text == "custom…":
+            text, ok = QInputDialog.getText(self, "Custom layout", "Rows x columns (e.g. 2x3):")
+            if not ok:
+                self._rebuild(self.presenter.rows, self.presenter.cols)
+                return
+        try:
+            rows, cols = parse_layout(text.strip())
+        except ValueError as err:
+            self.presenter.error.emit(str(err))
+            return
+        self.presenter.set_layout(rows, cols)
+
+    def _groups(self, names: list[str]) -> None:
+        self.group_box.clear()
+        self.group_box.addItems(names)
+        self.group_box.setCurrentText(self.presenter.group)
+
+    def _group_chosen(self, name: str) -> None:
+        if name != self.presenter.group:
+            self.presenter.load_group(name)
+
+    def _save_group(self) -> None:
+        name, ok = QInputDialog.getText(
+            self, "Save group", "Group name:", text=self.presenter.group
+        )
+        if ok and name.strip():
+            self.presenter.save_group(name.strip())

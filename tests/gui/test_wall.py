@@ -1,0 +1,276 @@
+"""The live wall against real edges on loopback (in-process edges, real HTTP)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QColor, QImage
+from pytestqt.qtbot import QtBot
+
+from console.presenters.wall import Tile, WallPresenter, look, width_bucket
+from console.settings import AgeThresholds, ConsoleSettings
+from edge.discovery import device_id
+from edge.keys import KeyStore
+from tests.conftest import EdgeFactory, Keys
+from tests.gui.conftest import EdgeProcessFactory, LiveEdgeFactory, synthetic, wait_until
+from tests.support.serve_edge import start_edge_server
+
+pytestmark = pytest.mark.gui
+
+
+def colourful(image: QImage) -> bool:
+    """Some pixel in the middle band has clearly different R, G, B (not a grey picture)."""
+    h, w = image.height(), image.width()
+    for y in range(h // 4, 3 * h // 4, max(1, h // 20)):
+        for x in range(0, w, max(1, w // 40)):
+            c = QColor(image.pixel(x, y))
+            if max(c.red(), c.green(), c.blue()) - min(c.red(), c.green(), c.blue()) > 40:
+                return True
+    return False
+
+
+# ---------------------------------------------------------------------- pure rules
+def test_look_never_presents_an_old_or_offline_picture_as_live() -> None:
+    limits = AgeThresholds(amber_ms=1000, red_ms=3000)
+    tile = Tile(0, device_key="dev", device_name="bay 1")
+    assert look(tile, limits, 10.0).overlay == "Connecting…"
+    tile.image = QImage(8, 8, QImage.Format.Format_RGB32)
+    tile.received_mono, tile.stream_status = 10.0, "online"
+    tile.age_at_receipt_ms = 200
+    assert look(tile, limits, 10.0) == look(tile, limits, 10.0)
+    fresh = look(tile, limits, 10.1)
+    assert (fresh.badge, fresh.live, fresh.overlay) == ("green", True, "")
+    assert fresh.age_text == "0.3 s"
+    late = look(tile, limits, 11.5)
+    assert (late.badge, late.live) == ("amber", True)
+    stale = look(tile, limits, 13.0)
+    assert (stale.badge, stale.live, stale.overlay) == ("red", False, "STALE")
+    tile.stream_status = "offline"
+    tile.offline_since = datetime(2026, 11, 24, 14, 5)
+    gone = look(tile, limits, 10.1)
+    assert (gone.live, gone.overlay) == (False, "OFFLINE since 14:05")
+    tile.stream_status, tile.reachable, tile.problem = "online", False, "connection refused"
+    assert look(tile, limits, 10.1).overlay == "OFFLINE since 14:05\nconnection refused"
+    assert look(Tile(1), limits).overlay == "No device"
+
+
+@pytest.mark.parametrize(
+    ("pixels", "bucket"), [(1, 160), (160, 160), (161, 240), (700, 960), (5000, 1920)]
+)
+def test_width_buckets(pixels: float, bucket: int) -> None:
+    assert width_bucket(pixels) == bucket
+
+
+# ---------------------------------------------------------------------- against real edges
+@pytest.mark.asyncio
+async def test_wall_2x2_shows_four_live_pictures_that_change(
+    live_edge: LiveEdgeFactory, console_factory: Any
+) -> None:
+    bays = [await live_edge(name=f"bay {n}", width=640, height=360) for n in range(1, 5)]
+    console = await console_factory(edges=[(b.url, b.keys.viewer) for b in bays], layout=(2, 2))
+    console.window.resize(1000, 700)
+    wall, view = console.wall, console.wall_view
+    assert (wall.rows, wall.cols) == (2, 2)
+    assert len(view.tiles) == 4
+
+    await wait_until(lambda: all(t.image is not None for t in wall.tiles), 10, "4 pictures")
+    assert sorted(t.device_name for t in wall.tiles) == ["bay 1", "bay 2", "bay 3", "bay 4"]
+    assert len({t.device_key for t in wall.tiles}) == 4
+    first = [t.seq for t in wall.tiles]
+    await wait_until(
+        lambda: all(t.seq > s for t, s in zip(wall.tiles, first, strict=True)), 10,
+        "every tile shows a newer frame",
+    )  # fmt: skip
+    for index, tile in enumerate(wall.tiles):
+        state = wall.look(index)
+        assert state.live, (tile.device_name, state)
+        assert state.badge == "green"
+        # Asked at the tile's size (bucketed), and the edge scaled the picture to it.
+        widget = view.tiles[index]
+        assert tile.width == width_bucket(widget.width() * widget.devicePixelRatioF())
+        assert tile.image is not None
+        assert tile.image.width() == min(tile.width, 640)  # the edge never upscales
+    # What is painted: the live picture in colour, no overlay.
+    await wait_until(lambda: all(w.live_shown for w in view.tiles), 3, "painted as live")
+    shot = view.tiles[0].grab().toImage()
+    assert colourful(shot)
+    assert console.first_picture.done  # logged "first picture on screen after N ms"
+
+
+@pytest.mark.asyncio
+async def test_unchanged_frames_cost_a_304(
+    live_edge: LiveEdgeFactory, console_factory: Any
+) -> None:
+    bay = await live_edge(name="slow bay", fps=1)  # a new frame every second, polled at 2 fps
+    console = await console_factory(edges=[(bay.url, bay.keys.viewer)], layout=(1, 1))
+    wall = console.wall
+    await wait_until(lambda: wall.tile(0).not_modified >= 2, 6, "two 304 answers")
+    assert wall.tile(0).pictures >= 1
+    assert wall.look(0).live
+
+
+@pytest.mark.asyncio
+async def test_stopped_edge_turns_offline_and_grey(
+    live_edge: LiveEdgeFactory, console_factory: Any
+) -> None:
+    bay = await live_edge(name="bay 5")
+    console = await console_factory(edges=[(bay.url, bay.keys.viewer)], layout=(1, 1))
+    wall, tile_widget = console.wall, console.wall_view.tiles[0]
+    await wait_until(lambda: wall.tile(0).image is not None, 10, "a picture")
+    await wait_until(lambda: tile_widget.live_shown, 3, "painted as live")
+    assert colourful(tile_widget.grab().toImage())
+
+    stopped = time.monotonic()
+    await bay.stop_serving()
+    took = await wait_until(
+        lambda: wall.look(0).overlay.startswith("OFFLINE since"), 3.0, "the offline overlay"
+    )
+    print(f"offline overlay {took:.2f} s after the edge stopped")
+    since = wall.tile(0).offline_since
+    assert since is not None
+    assert abs((datetime.now().astimezone() - since).total_seconds()) < 5
+    assert wall.look(0).overlay.startswith(f"OFFLINE since {since:%H:%M}")
+    assert not wall.look(0).live
+    await wait_until(lambda: not tile_widget.live_shown, 1.0, "repainted as not live")
+    assert tile_widget.overlay_shown.startswith("OFFLINE since")
+    # The old picture is still drawn, but in grey under the overlay: never as if live.
+    assert not colourful(tile_widget.grab().toImage())
+    assert time.monotonic() - stopped < 4.0
+
+
+@pytest.mark.asyncio
+async def test_edge_that_comes_up_after_the_console_takes_its_tile(
+    tmp_path: Path, edge_factory: EdgeFactory, console_factory: Any
+) -> None:
+    # The site PC boots before the bay's Pi: the typed URL does not answer yet. Once it does,
+    # the device becomes known by its id, and the tile must follow it (not stay on the URL).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data_dir = tmp_path / "late"
+    data_dir.mkdir()
+    keys = Keys(KeyStore.in_dir(data_dir))
+    url = f"http://127.0.0.1:{port}"
+    console = await console_factory(edges=[(url, keys.viewer)], layout=(1, 1))
+    wall = console.wall
+    await wait_until(lambda: wall.tile(0).device_key is not None, 5, "the unreachable URL's tile")
+    assert not wall.look(0).live
+
+    edge = edge_factory(name="late bay", data_dir=str(data_dir), camera={"source": synthetic()})
+    edge.device_id = device_id(data_dir)
+    server = await start_edge_server(edge, f"127.0.0.1:{port}")
+    try:
+        await wait_until(
+            lambda: wall.look(0).live and wall.tile(0).device_key == edge.device_id,
+            12, "the late edge live on its tile, keyed by its id",
+        )  # fmt: skip
+        assert wall.tile(0).device_name == "late bay"
+    finally:
+        await server.stop()
+
+
+@pytest.mark.asyncio
+async def test_double_click_enlarges_and_escape_returns(
+    live_edge: LiveEdgeFactory, console_factory: Any, qtbot: QtBot
+) -> None:
+    bays = [await live_edge(name=f"bay {n}") for n in (1, 2)]
+    console = await console_factory(edges=[(b.url, b.keys.viewer) for b in bays], layout=(1, 2))
+    view, wall = console.wall_view, console.wall
+    await wait_until(lambda: all(t.image is not None for t in wall.tiles), 10, "2 pictures")
+    small = view.tiles[1].width()
+    qtbot.mouseDClick(view.tiles[1], Qt.MouseButton.LeftButton)
+    assert view.enlarged == 1
+    assert not view.tiles[0].isVisible()
+    await wait_until(lambda: view.tiles[1].width() > small * 1.5, 2, "the tile grew")
+    assert not wall.tile(0).active
+    await wait_until(lambda: wall.tile(1).width > width_bucket(small), 2, "a bigger picture asked")
+    qtbot.keyClick(view.tiles[1], Qt.Key.Key_Escape)
+    assert view.enlarged is None
+    assert view.tiles[0].isVisible()
+    assert wall.tile(0).active
+
+
+def test_layout_and_groups_are_saved_and_restored(tmp_path: Path) -> None:
+    path = str(tmp_path / "console.ini")
+    settings = ConsoleSettings(QSettings(path, QSettings.Format.IniFormat))
+    wall = WallPresenter(settings, client_for=lambda d: pytest.fail("no polling here"))
+    assert (wall.rows, wall.cols) == (2, 2)
+    wall.set_layout(3, 3)
+    wall.assign(4, "dev-a")
+    wall.assign(8, "dev-b")
+    wall.save_group("Entrance")
+    wall.save_group("Exit")  # from now on changes go to "Exit"; "Entrance" stays as it was
+    wall.set_layout(1, 2)
+    wall.assign(0, "dev-c")
+    assert wall.tile_fps(1) == 2.0  # the wall's default
+    wall.set_tile_fps(1, 5.0)
+    settings.sync()
+
+    again = WallPresenter(
+        ConsoleSettings(QSettings(path, QSettings.Format.IniFormat)),
+        client_for=lambda d: pytest.fail("no polling here"),
+    )
+    assert (again.rows, again.cols) == (1, 2)
+    assert again.group == "Exit"
+    assert again.assignments == ["dev-c", None]
+    assert (again.tile_fps(0), again.tile_fps(1)) == (2.0, 5.0)
+    assert again.groups() == ["Default", "Entrance", "Exit"]
+    again.set_layout(3, 3)
+    again.load_group("Entrance")
+    assert again.assignments[4] == "dev-a"
+    assert again.assignments[8] == "dev-b"
+    with pytest.raises(KeyError):
+        again.load_group("nope")
+    again.close()
+    wall.close()
+
+
+@pytest.mark.asyncio
+async def test_sixteen_tiles_from_four_edges_never_stall_the_loop(
+    edge_process: EdgeProcessFactory, console_factory: Any
+) -> None:
+    # Edges in their own processes: the console's loop carries only the console's work.
+    procs = await asyncio.gather(*(edge_process(name=f"bay {n}") for n in range(1, 5)))
+    console = await console_factory(edges=[(p.url, p.keys.viewer) for p in procs], layout=(4, 4))
+    console.window.resize(1280, 800)
+    wall = console.wall
+    await wait_until(lambda: len(wall.devices) == 4, 10, "4 devices")
+    keys = list(wall.devices)
+    for index in range(16):
+        wall.assign(index, keys[index % 4])
+    await wait_until(lambda: all(t.image is not None for t in wall.tiles), 15, "16 pictures")
+    assert wall.refresh_fps == 2.0
+
+    gaps: list[float] = []
+    timer = QTimer()
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.setInterval(10)
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer.timeout.connect(tick)
+    pictures_before = sum(t.pictures for t in wall.tiles)
+    timer.start()
+    await asyncio.sleep(10.0)  # the measurement window itself: nothing to wait for
+    timer.stop()
+    pictures = sum(t.pictures for t in wall.tiles) - pictures_before
+    stalls = sorted(max(0.0, g - 0.010) * 1000 for g in gaps)
+    p50, p99 = stalls[len(stalls) // 2], stalls[int(len(stalls) * 0.99)]
+    print(
+        f"16 tiles, 4 edges, 2 fps: {len(gaps)} ticks, {pictures} new pictures in 10 s;"
+        f" event-loop stall p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {stalls[-1]:.1f} ms"
+    )
+    assert pictures > 16 * 2 * 10 * 0.5  # the wall really refreshed meanwhile
+    assert all(wall.look(i).live for i in range(16))
+    assert p99 <= 50.0

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication
 
 from console.platefeed import PlateRow
 from console.presenters.alerts import AlertsPresenter
+from console.presenters.carts import CartsPresenter
 from console.presenters.device import DevicePresenter
 from console.presenters.devices import DevicesPresenter
 from console.presenters.feed import FeedPresenter, SettingsLastIds
@@ -27,6 +28,7 @@ from console.services.errors import CredentialStoreError
 from console.services.pool import EdgeClients
 from console.settings import ConsoleSettings
 from console.ui.alerts import AlertsView
+from console.ui.carts import CartsView
 from console.ui.device_page import DevicePage
 from console.ui.feed import PlateFeedView
 from console.ui.main_window import MainWindow
@@ -36,7 +38,7 @@ from console.ui.wall import FirstPicture, WallView
 
 log = logging.getLogger("console")
 
-PAGES = ("wall", "plates", "device", "alerts")
+PAGES = ("wall", "plates", "device", "alerts", "carts")
 
 
 @dataclass
@@ -98,7 +100,10 @@ class ConsoleApp:
         self.feed = FeedPresenter(self.clients.client_for, SettingsLastIds(qsettings))
         self.alerts = AlertsPresenter(self.clients.client_for)
         self.device = DevicePresenter(self.devices.device, self.clients.client_for)
-        self.presenters = (self.devices, self.wall, self.feed, self.alerts, self.device)
+        self.carts = CartsPresenter(self.clients.client_for)
+        self.presenters = (
+            self.devices, self.wall, self.feed, self.alerts, self.device, self.carts,
+        )  # fmt: skip
 
         self.theme = self.settings.theme
         apply_theme(app, self.theme)
@@ -109,10 +114,12 @@ class ConsoleApp:
         self.feed_view = PlateFeedView(self.feed)
         self.device_page = DevicePage(self.device)
         self.alerts_view = AlertsView(self.alerts)
+        self.carts_view = CartsView(self.carts)
         self.window.add_page("wall", "Live wall", self.wall_view)
         self.window.add_page("plates", "Plates", self.feed_view)
         self.window.add_page("device", "Device", self.device_page)
         self.window.add_page("alerts", "Alerts", self.alerts_view)
+        self.window.add_page("carts", "Carts", self.carts_view, "Ctrl+5")
         self._connect()
         self.window.show_page(options.page if options.page in PAGES else "wall")
         if credentials_problem:
@@ -137,6 +144,7 @@ class ConsoleApp:
         self.wall.update_device(device)
         self.feed.update_device(device)
         self.alerts.update_device(device)
+        self.carts.update_device(device)
         if self._open_first_device and device.online:
             # Started on the device page (`--page device`): show the first edge that answers
             # rather than an empty page (once: later the user chooses).
@@ -149,6 +157,7 @@ class ConsoleApp:
         self.wall.remove_device(key)
         self.feed.remove_device(key)
         self.alerts.remove_device(key)
+        self.carts.remove_device(key)
         self.clients.forget(key)
 
     def _add_edge(self, url: str, api_key: str) -> None:

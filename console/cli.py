@@ -1,7 +1,7 @@
 """``carwash-console``: the site manager's desktop program.
 
     carwash-console [--edge URL ...] [--interface ADDR ...] [--no-discovery]
-                    [--page wall|plates|device|alerts] [--layout 1|2x2|3x3|4x4|RxC]
+                    [--page wall|plates|device|alerts|carts] [--layout 1|2x2|3x3|4x4|RxC]
                     [--smoke-test] [--log-level L] [--log-json]
 
 Exit codes (fleet_common.cli): 0 closed normally (or SIGTERM), 1 failed to start or crashed,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("console")
 
 STARTED_MONO = time.monotonic()  # as close to process start as this program gets
-PAGES = ("wall", "plates", "device", "alerts")
+PAGES = ("wall", "plates", "device", "alerts", "carts")
 
 
 def build_parser() -> argparse.ArgumentParser:

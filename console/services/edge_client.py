@@ -1,4 +1,5 @@
-"""The console's HTTP client for one edge: pictures, health, metrics, events (SSE) and config.
+"""The console's HTTP client for one edge: pictures, health, metrics, events (SSE), config and
+cart locks.
 
 One :class:`EdgeClient` per edge (see :mod:`console.services.pool`), one keep-alive
 ``httpx.AsyncClient`` inside it. Every foreign error is translated at this boundary:
@@ -33,7 +34,16 @@ from console.services.errors import (
 )
 from console.services.promtext import parse_metrics
 from console.services.sse import SseMessage, SseParser
-from edge.wire import H_AGE_MS, H_CAPTURED_AT, H_SEQ, H_STREAM_STATUS, Health, SnapshotInfo
+from edge.wire import (
+    H_AGE_MS,
+    H_CAPTURED_AT,
+    H_SEQ,
+    H_STREAM_STATUS,
+    CartCommandResult,
+    CartList,
+    Health,
+    SnapshotInfo,
+)
 from fleet_common.logs import QuietLogger
 
 log = logging.getLogger("console.edge_client")
@@ -232,8 +242,8 @@ class EdgeClient:
         except ValueError as err:
             raise self._bad(response, f"answer from {path}", err) from err
 
-    async def _model(self, model: type[M], path: str) -> M:
-        data = await self._json(path)
+    async def _model(self, model: type[M], path: str, **kwargs: Any) -> M:
+        data = await self._json(path, **kwargs)
         try:
             return lenient(model, data)
         except ValidationError as err:
@@ -416,6 +426,33 @@ class EdgeClient:
         except (KeyError, TypeError, ValueError) as err:
             log.debug("%s: skipping unreadable event %r: %r", self.base_url, message, err)
             return None
+
+    # ------------------------------------------------------------------ cart locks
+    async def carts(self) -> CartList:
+        """``GET /api/carts`` (viewer): every cart's state and the boards that do not answer;
+        ``enabled`` is False on an edge without lock boards."""
+        return await self._model(CartList, "/api/carts")
+
+    async def unlock(self, cart_id: int, request_id: str) -> CartCommandResult:
+        """``POST /api/carts/{id}/unlock`` (operator): answers once the bolt sensor confirms.
+
+        Idempotent by ``request_id``: sending the same id again (after a timeout, say) returns
+        the first outcome and moves no lock twice. Errors: :class:`EdgeAuthError` (403: not an
+        operator key) and :class:`EdgeApiError` with ``code`` ``board_down``, ``board_timeout``,
+        ``not_confirmed``, ``crc_error``, ``invalid_state``, ``request_id_reused``,
+        ``unknown_cart`` or ``locks_disabled``.
+        """
+        return await self._cart_command(cart_id, "unlock", request_id)
+
+    async def lock(self, cart_id: int, request_id: str) -> CartCommandResult:
+        """``POST /api/carts/{id}/lock`` (operator): as :meth:`unlock`, for closing the lock."""
+        return await self._cart_command(cart_id, "lock", request_id)
+
+    async def _cart_command(self, cart_id: int, action: str, request_id: str) -> CartCommandResult:
+        path = f"/api/carts/{int(cart_id)}/{action}"
+        return await self._model(
+            CartCommandResult, path, method="POST", json_body={"request_id": request_id}
+        )
 
     # ------------------------------------------------------------------ config
     async def config(self) -> ConfigDoc:

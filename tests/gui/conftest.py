@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytestqt.plugin
 import qasync
-from PySide6.QtCore import QSettings, SignalInstance
+from PySide6.QtCore import QEvent, QSettings, SignalInstance
 from PySide6.QtWidgets import QApplication
 
 from edge.discovery import device_id
@@ -295,3 +296,9 @@ async def console_factory(
         console.window.close()
         await console.aclose()
         console.window.deleteLater()
+    # Delete the windows now, inside this test, not whenever Qt next processes events (which
+    # may be in a later test, on another loop): a clean-clone CI run crashed in such a
+    # processEvents() call made between the phases of a later test.
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    made.clear()
+    gc.collect()

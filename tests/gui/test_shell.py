@@ -123,7 +123,7 @@ def test_pages_shortcuts_and_full_screen(qtbot: QtBot) -> None:
 async def test_console_builds_and_switches_theme(console_factory: Any, qapp: QApplication) -> None:
     console = await console_factory(page="alerts")
     window = console.window
-    assert set(window.pages) == {"wall", "plates", "device", "alerts"}
+    assert set(window.pages) == {"wall", "plates", "device", "alerts", "carts"}
     assert window.current_page == "alerts"
     before = console.theme
     console._toggle_theme()
@@ -218,7 +218,7 @@ def _console(*args: str, tmp_path: Path, timeout: float = 60) -> subprocess.Comp
 def test_smoke_test_builds_the_window_and_exits_0(tmp_path: Path) -> None:
     result = _console("--smoke-test", "--no-discovery", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "smoke test passed: 4 pages" in result.stderr
+    assert "smoke test passed: 5 pages" in result.stderr
     # Nothing but our own log lines (Qt's messages are routed into the log, noise at DEBUG).
     assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:", line) for line in result.stderr.splitlines())
     log_file = tmp_path / "state" / "carwash-console" / "log" / "console.log"

@@ -282,3 +282,44 @@ async def test_metrics_text(peer: tuple[Peer, EdgeClient]) -> None:
     )
     assert await client.metrics() == {"carwash_edge_temperature_celsius": 61.5, 'x{a="b"}': 2.0}
     assert recorder.requests[-1].url.path == "/metrics"
+
+
+@pytest.mark.asyncio
+async def test_cart_calls_send_what_the_contract_says(peer: tuple[Peer, EdgeClient]) -> None:
+    recorder, client = peer
+    cart = {
+        "id": 2, "board": 1, "lock": 2, "state": "locked", "previous": "unknown",
+        "changed_at": "2026-11-24T15:00:00.000Z", "detail": "", "cart_present": True,
+        "bolt_closed": True, "colour": "red",  # a field from a newer edge: ignored
+    }  # fmt: skip
+    recorder.handler = answer(200, {"enabled": True, "carts": [cart], "boards_down": [3]})
+    listed = await client.carts()
+    assert listed.enabled is True
+    assert [(c.id, c.state, c.cart_present) for c in listed.carts] == [(2, "locked", True)]
+    assert listed.boards_down == [3]
+    assert (recorder.requests[-1].method, recorder.requests[-1].url.path) == ("GET", "/api/carts")
+
+    result = {"cart": 2, "action": "unlock", "request_id": "r-1", "state": "unlocked",
+              "confirmed_at": "2026-11-24T15:00:01.000Z"}  # fmt: skip
+    recorder.handler = answer(200, result)
+    done = await client.unlock(2, "r-1")
+    assert (done.cart, done.action, done.state) == (2, "unlock", "unlocked")
+    sent = recorder.requests[-1]
+    assert (sent.method, sent.url.path) == ("POST", "/api/carts/2/unlock")
+    assert json.loads(sent.content) == {"request_id": "r-1"}
+    recorder.handler = answer(200, {**result, "action": "lock", "state": "locked"})
+    assert (await client.lock(2, "r-2")).state == "locked"
+    assert recorder.requests[-1].url.path == "/api/carts/2/lock"
+
+    recorder.handler = answer(503, {"error": "board_down", "message": "cart 2: board 1 down"})
+    with pytest.raises(EdgeApiError) as down:
+        await client.unlock(2, "r-3")
+    assert (down.value.status, down.value.code) == (503, "board_down")
+    recorder.handler = answer(403, {"error": "forbidden", "message": "needs operator"})
+    with pytest.raises(EdgeAuthError) as refused:
+        await client.lock(2, "r-4")
+    assert refused.value.status == 403
+    recorder.handler = answer(200, {"cart": 2})
+    with pytest.raises(EdgeApiError) as bad:
+        await client.unlock(2, "r-5")
+    assert bad.value.code == "bad_response"

@@ -60,10 +60,11 @@ CONSOLE_SERVICES = [
     "console.services.pool",
     "console.services.promtext",
     "console.services.sse",
-    # Pure helpers of the pages (rows and CSV, chart buffers, schema → form and diff).
+    # Pure helpers of the pages (rows and CSV, chart buffers, schema → form and diff, cart tiles).
     "console.platefeed",
     "console.devicestats",
     "console.configform",
+    "console.carts",
 ]
 CONSOLE_SERVICES_FORBIDDEN = ("PySide6", "shiboken6", "qasync", "av", "cv2", "numpy", "sqlalchemy")
 

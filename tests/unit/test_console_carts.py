@@ -1,0 +1,98 @@
+"""The carts page's rules without a window: when Unlock and Lock make sense, the texts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from console.carts import (
+    OPERATOR_KEY_NEEDED,
+    CartSection,
+    CartTile,
+    Command,
+    can_lock,
+    can_unlock,
+    command_error_text,
+    done_text,
+    sensors_text,
+    since_text,
+)
+from edge.wire import CartInfo
+
+pytestmark = pytest.mark.unit
+
+
+def info(state: str = "locked", **fields: Any) -> CartInfo:
+    data: dict[str, Any] = {
+        "id": 1, "board": 1, "lock": 1, "state": state, "previous": None,
+        "changed_at": "2026-11-24T15:00:00.000Z", "detail": "", "cart_present": True,
+        "bolt_closed": state == "locked",
+    }  # fmt: skip
+    return CartInfo.model_validate({**data, **fields})
+
+
+def section(**fields: Any) -> CartSection:
+    return CartSection("dev", "bay 1", enabled=True, **fields)
+
+
+@pytest.mark.parametrize(
+    ("state", "unlock", "lock"),
+    [
+        ("locked", True, False),
+        ("unlocked", False, True),
+        ("in_use", False, True),
+        ("returned", False, False),
+        ("fault", False, True),
+        ("unknown", False, False),
+    ],
+)
+def test_buttons_follow_the_state(state: str, unlock: bool, lock: bool) -> None:
+    tile = CartTile(info(state))
+    assert (can_unlock(section(), tile), can_lock(section(), tile)) == (unlock, lock)
+
+
+def test_nothing_can_be_commanded_while_it_would_not_work() -> None:
+    locked = CartTile(info("locked"))
+    assert can_unlock(section(), locked)
+    # An empty bay (a sensor says so) cannot be unlocked.
+    assert not can_unlock(section(), CartTile(info("locked", cart_present=False)))
+    # A command still running, a board down, a viewer key, an unreachable edge: no buttons.
+    running = CartTile(info("locked"), Command("unlock", "r1"))
+    assert not can_unlock(section(), running)
+    assert not can_unlock(section(boards_down=[1]), locked)
+    assert not can_unlock(section(read_only="operator key needed"), locked)
+    assert not can_unlock(section(reachable=False), locked)
+    assert not can_lock(section(problem="no key"), CartTile(info("unlocked")))
+    # A finished command does not block the next one.
+    done = CartTile(info("unlocked"), Command("unlock", "r1", "done"))
+    assert can_lock(section(), done)
+
+
+def test_error_texts_say_what_happened() -> None:
+    assert "operator key" in command_error_text("unlock", OPERATOR_KEY_NEEDED)
+    assert "Unlocking" in command_error_text("unlock", OPERATOR_KEY_NEEDED)
+    text = command_error_text("unlock", "not_confirmed", "cart 2: bolt still closed")
+    assert text.startswith("The bolt sensor did not show the lock open")
+    assert "taken back" in text
+    assert text.endswith("(cart 2: bolt still closed)")
+    assert "closed in time" in command_error_text("lock", "not_confirmed")
+    assert "not answering" in command_error_text("unlock", "board_down")
+    assert command_error_text("lock", "something_new", "why") == "The command failed. (why)"
+
+
+def test_sensor_and_time_texts() -> None:
+    assert sensors_text(info("locked")) == "cart present · bolt closed"
+    assert sensors_text(info("in_use", cart_present=False)) == "bay empty · bolt open"
+    unknown = info("unknown", cart_present=None, bolt_closed=None)
+    assert sensors_text(unknown) == "sensors unknown"
+    now = datetime.now().astimezone()
+    stamp = now.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    assert since_text(stamp, now) == f"since {now:%H:%M:%S}"
+    earlier = now - timedelta(days=2)
+    assert since_text(earlier.isoformat(), now) == f"since {earlier:%d %b %H:%M}"
+    assert since_text("not a time") == ""
+    at = datetime(2026, 11, 24, 15, 4, 5)
+    assert done_text("unlock", "unlocked", at) == "Unlock confirmed: unlocked at 15:04:05"
+    assert done_text("lock", "locked", at) == "Lock confirmed: locked at 15:04:05"

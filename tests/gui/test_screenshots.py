@@ -7,7 +7,6 @@ with the same helpers (tests/support/xvfb.py): ``--page plates`` / ``--page devi
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,6 @@ from tests.support.xvfb import ARTIFACTS, ConsoleProcess, Xvfb, assert_not_blank
 pytestmark = [
     pytest.mark.gui,
     pytest.mark.e2e,
-    pytest.mark.skipif(
-        not (shutil.which("Xvfb") and shutil.which("import")), reason="needs xvfb and imagemagick"
-    ),
 ]
 
 

@@ -27,10 +27,6 @@ pytestmark = [
     pytest.mark.gui,
     pytest.mark.slow,
     pytest.mark.asyncio,
-    pytest.mark.skipif(
-        not (shutil.which("Xvfb") and shutil.which("import") and shutil.which("convert")),
-        reason="needs Xvfb and ImageMagick (scripts/test installs them)",
-    ),
 ]
 
 DOCS = ROOT / "docs" / "screenshots"

@@ -274,3 +274,23 @@ async def test_sixteen_tiles_from_four_edges_never_stall_the_loop(
     assert pictures > 16 * 2 * 10 * 0.5  # the wall really refreshed meanwhile
     assert all(wall.look(i).live for i in range(16))
     assert p99 <= 50.0
+
+
+@pytest.mark.asyncio
+async def test_tile_shows_the_last_plate_read_at_its_bay(
+    live_edge: LiveEdgeFactory, console_factory: Any
+) -> None:
+    bay = await live_edge(name="bay 7")
+    console = await console_factory(edges=[(bay.url, bay.keys.viewer)], layout=(1, 1))
+    wall = console.wall
+    await wait_until(lambda: wall.look(0).live, 10, "a live picture")
+    latest = bay.edge.cache.latest
+    assert latest is not None
+    # Through the edge's own event log and SSE route (P1 will emit these from real reads).
+    await bay.edge.events.emit(
+        "plate",
+        {"plate": "KA-123-B", "score": 0.93, "member": {"name": "Ann Lee", "plan": "gold"},
+         "snapshot_seq": latest.seq},
+    )  # fmt: skip
+    await wait_until(lambda: wall.tile(0).last_plate == "KA-123-B", 8, "the plate on the tile")
+    assert wall.tile(0).plate_member

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -36,6 +37,9 @@ class Xvfb:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Xvfb:
+        missing = [tool for tool in ("Xvfb", "import", "convert") if shutil.which(tool) is None]
+        if missing:  # fail, not skip: a screenshot test that never runs proves nothing
+            raise RuntimeError(f"missing {missing}: run scripts/test (it installs them)")
         read_fd, write_fd = os.pipe()
         self._proc = subprocess.Popen(
             ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", self.size, "-nolisten", "tcp"],

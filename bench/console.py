@@ -150,7 +150,11 @@ def main() -> int:
             data.mkdir()
             keys.append(KeyStore.in_dir(data).create("viewer", "bench")[0])
             source = "synthetic://?width=640&height=360&fps=5"
-            edge = EdgeProcess(data, "--source", source, "--name", f"Bay {n}", log_level="info")
+            # The edges run on their own Pis in production: no plate reading on this machine.
+            config = data / "edge.toml"
+            config.write_text('[plates]\npolicy = "none"\n', encoding="utf-8")
+            edge = EdgeProcess(data, "--config", str(config), "--source", source,
+                               "--name", f"Bay {n}", log_level="info")  # fmt: skip
             edges.append(edge.start())
         for edge in edges:
             edge.wait_online()
@@ -163,6 +167,7 @@ def main() -> int:
             env = display.env()
         else:
             env["QT_QPA_PLATFORM"] = "offscreen"
+        env["CARWASH_CONSOLE_KEYRING"] = "0"  # the bench's keys never go to the user's keyring
 
         from console.services.credentials import CredentialStore
 

@@ -183,7 +183,10 @@ def run_edge(clip: Path, seconds: float, warmup: float, work: Path) -> dict[str,
     samples: list[tuple[float, int, int | None, float | None]] = []  # wall, status, code, hdr
     with RtspServer("file", file=clip, fps=FPS, log_pushes=pushes_path) as server:
         config = data / "edge.toml"
-        config.write_text(f'[camera]\nsource = "{server.url}"\n[http]\nrate_limit_per_s = 1000.0\n')
+        # Plate reading off: this measures the camera ingest (bench/plates measures the reader;
+        # the motion trigger would read the time-coded picture as a car that never leaves).
+        config.write_text(f'[camera]\nsource = "{server.url}"\n[http]\nrate_limit_per_s = 1000.0\n'
+                          '[plates]\npolicy = "none"\n')  # fmt: skip
         with EdgeProcess(data, "--config", str(config), log_level="info") as edge:
             edge.wait_online()
             time.sleep(warmup)

@@ -128,6 +128,7 @@ def main() -> int:
     (work / "edge.toml").write_text(
         '[camera]\nsource = "synthetic://?width=1920&height=1080&fps=1&seed=7"\n'
         "[http]\nrate_limit_per_s = 1000000.0\nrate_limit_burst = 1000000\n"
+        '[plates]\npolicy = "none"\n'  # the snapshot path alone (bench/plates: the reader)
     )
     with EdgeProcess(work, "--config", str(work / "edge.toml"), log_level="info") as edge:
         edge.wait_online()

@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
+from console.carts import cart_summary
 from console.platefeed import PlateRow
 from console.presenters.alerts import AlertsPresenter
 from console.presenters.carts import CartsPresenter
@@ -22,7 +23,8 @@ from console.presenters.device import DevicePresenter
 from console.presenters.devices import DevicesPresenter
 from console.presenters.feed import FeedPresenter, SettingsLastIds
 from console.presenters.wall import WallPresenter
-from console.services.credentials import CredentialStore
+from console.services.credentials import Credentials, CredentialStore
+from console.services.credentials import open_credentials as open_store
 from console.services.device import Device
 from console.services.errors import CredentialStoreError
 from console.services.pool import EdgeClients
@@ -51,19 +53,23 @@ class ConsoleOptions:
     page: str = "wall"
     layout: tuple[int, int] | None = None
     probe_interval_s: float = 5.0
+    keyring: bool = True  # API keys in the OS keyring when there is one (else the 0600 file)
     started_mono: float = field(default_factory=time.monotonic)
 
 
-def open_credentials(path: Path) -> tuple[CredentialStore, str]:
-    """The credential store; a corrupt file is moved aside (and said so), never overwritten."""
+def open_credentials(path: Path, *, use_keyring: bool = True) -> tuple[Credentials, str]:
+    """The credential store (the OS keyring or the file at ``path``, see
+    :func:`console.services.credentials.open_credentials`); a corrupt file is moved aside (and
+    said so), never overwritten."""
     try:
-        return CredentialStore(path), ""
+        return open_store(path, use_keyring=use_keyring), ""
     except CredentialStoreError as err:
         problem = str(err)
-    aside = CredentialStore.move_aside(path)
+        where = err.path
+    aside = CredentialStore.move_aside(where)
     message = f"{problem}; it was moved to {aside} and API keys must be entered again"
     log.error("%s", message)
-    return CredentialStore(path), message
+    return open_store(path, use_keyring=use_keyring), message
 
 
 class ConsoleApp:
@@ -83,7 +89,9 @@ class ConsoleApp:
         self.settings = ConsoleSettings(qsettings)
         if options.layout is not None:
             self.settings.layout = options.layout
-        self.credentials, credentials_problem = open_credentials(config_dir / "credentials.json")
+        self.credentials, credentials_problem = open_credentials(
+            config_dir / "credentials.json", use_keyring=options.keyring
+        )
         self.clients = EdgeClients(self.credentials)
         interfaces = options.interfaces
         if interfaces is None:
@@ -137,6 +145,8 @@ class ConsoleApp:
         self.window.themeToggled.connect(self._toggle_theme)
         self.app.styleHints().colorSchemeChanged.connect(self._system_scheme_changed)
         self.feed.rowsArrived.connect(self._plates)
+        self.carts.sectionChanged.connect(self._carts_changed)
+        self.carts.sectionRemoved.connect(lambda key: self.wall.show_carts(key, None))
         self.alerts.activeCountChanged.connect(self._alert_count)
 
     def _device_changed(self, device: Device) -> None:
@@ -183,6 +193,11 @@ class ConsoleApp:
     def _plates(self, rows: list[PlateRow]) -> None:
         for row in rows:  # oldest first: the newest read of each device wins
             self.wall.show_plate(row.device_key, row.plate, row.is_member)
+
+    def _carts_changed(self, key: str) -> None:
+        """One source per device: the wall's cart summary comes from the carts page's polls
+        and cart events."""
+        self.wall.show_carts(key, cart_summary(self.carts.section(key)))
 
     def _alert_count(self, count: int) -> None:
         self.window.set_page_title("alerts", f"Alerts ({count})" if count else "Alerts")

@@ -175,3 +175,59 @@ def done_text(action: Action, state: str, at: datetime) -> str:
     label = STATE_LABELS.get(state, state).lower()
     verb = "Unlock" if action == "unlock" else "Lock"
     return f"{verb} confirmed: {label} at {at:%H:%M:%S}"
+
+
+# ---------------------------------------------------------------------- the wall tile's summary
+SummaryKind = Literal["free", "out", "fault", "unknown"]
+# Which cart states each part of the summary counts; the colour of a part is that of its first
+# state on the carts page (console.ui.carts.STATE_COLOURS).
+SUMMARY_STATES: Final[dict[SummaryKind, tuple[str, ...]]] = {
+    "free": ("locked",),
+    "out": ("in_use", "unlocked", "returned"),
+    "fault": ("fault",),
+    "unknown": ("unknown",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CartSummary:
+    """A device's carts in four numbers, for its wall tile: "Carts 3 free · 2 out · 1 fault".
+
+    ``current`` is False while the carts page's view of the device is not current (unreachable,
+    no key): the numbers are the last known ones and the tile shows them greyed.
+    """
+
+    free: int = 0
+    out: int = 0
+    fault: int = 0
+    unknown: int = 0  # on a lock board that does not answer
+    current: bool = True
+
+    def parts(self) -> list[tuple[SummaryKind, str]]:
+        """The non-zero parts (free always, even at 0: "0 free" is the news), in order."""
+        counts: dict[SummaryKind, int] = {
+            "free": self.free, "out": self.out, "fault": self.fault, "unknown": self.unknown,
+        }  # fmt: skip
+        return [(k, f"{n} {k}") for k, n in counts.items() if n or k == "free"]
+
+    @property
+    def text(self) -> str:
+        return "Carts " + " · ".join(text for _kind, text in self.parts())
+
+
+def cart_summary(section: CartSection | None) -> CartSummary | None:
+    """The summary of ``section``; None for a device without lock boards (or not yet known):
+    its tile shows nothing about carts."""
+    if section is None or not section.enabled or not section.carts:
+        return None
+    counts: dict[SummaryKind, int] = dict.fromkeys(SUMMARY_STATES, 0)
+    for tile in section.carts.values():
+        if board_down(section, tile):
+            counts["unknown"] += 1
+            continue
+        for kind, states in SUMMARY_STATES.items():
+            if tile.info.state in states:
+                counts[kind] += 1
+                break
+    current = section.reachable and not section.problem
+    return CartSummary(current=current, **counts)

@@ -4,6 +4,9 @@
                     [--page wall|plates|device|alerts|carts] [--layout 1|2x2|3x3|4x4|RxC]
                     [--smoke-test] [--log-level L] [--log-json]
 
+API keys go to the OS keyring when there is one (Secret Service, Keychain, Credential Manager),
+else to a file only the user can read; ``CARWASH_CONSOLE_KEYRING=0`` keeps them in the file.
+
 Exit codes (fleet_common.cli): 0 closed normally (or SIGTERM), 1 failed to start or crashed,
 2 bad command line, 130 interrupted (Ctrl-C). Qt and qasync are imported only after the
 command line is parsed, so ``--help`` and ``--version`` stay instant.
@@ -98,6 +101,7 @@ def _run(args: argparse.Namespace, layout: tuple[int, int] | None, log_file: Pat
     from console.app import ConsoleApp, ConsoleOptions
     from console.crash import CrashHandler
     from console.logs import config_dir, log_dir
+    from console.qtgc import gui_thread_gc
 
     _route_qt_messages()
     QApplication.setOrganizationName("CarwashFleet")
@@ -108,6 +112,8 @@ def _run(args: argparse.Namespace, layout: tuple[int, int] | None, log_file: Pat
     crash = CrashHandler(log_dir(), show=lambda summary, path: _crash_dialog(app, summary, path))
     crash.install()
     options = ConsoleOptions(
+        keyring=os.environ.get("CARWASH_CONSOLE_KEYRING", "1").strip().lower()
+        not in ("0", "false", "no", "off"),
         edges=args.edge,
         interfaces=args.interface,
         discovery=not args.no_discovery,
@@ -145,7 +151,7 @@ def _run(args: argparse.Namespace, layout: tuple[int, int] | None, log_file: Pat
         return loop  # type: ignore[no-any-return]
 
     try:
-        with asyncio.Runner(loop_factory=make_loop) as runner:
+        with gui_thread_gc(), asyncio.Runner(loop_factory=make_loop) as runner:
             code = runner.run(amain())
     except Exception:
         log.exception("carwash-console failed")

@@ -166,10 +166,14 @@ def _field(path: str, title: str, prop: dict[str, Any], defs: Mapping[str, Any])
         }
     kind = _kind(body)
     items = _resolve(body.get("items", {}), defs)
+    # A tuple (pydantic's ``tuple[float, ...]`` of fixed length) has ``prefixItems`` instead:
+    # one kind when every position has the same type.
+    prefix = [_resolve(p, defs).get("type") for p in body.get("prefixItems", ())]
+    item_type = items.get("type") if not prefix or len(set(prefix)) != 1 else prefix[0]
     item_kind: Literal["string", "int", "number"] = "string"
-    if items.get("type") == "integer":
+    if item_type == "integer":
         item_kind = "int"
-    elif items.get("type") == "number":
+    elif item_type == "number":
         item_kind = "number"
     return FieldSpec(
         path=path,
@@ -380,6 +384,8 @@ def _same(a: Any, b: Any) -> bool:
         return a is b
     if isinstance(a, int | float) and isinstance(b, int | float):
         return float(a) == float(b)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
 
 

@@ -184,7 +184,7 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    if isinstance(value, list):  # e.g. locks.boards (empty by default)
+    if isinstance(value, list | tuple):  # e.g. locks.boards (empty by default), plates.roi
         return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     return json.dumps(str(value))
 

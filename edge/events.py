@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -111,6 +111,20 @@ class EventLog:
 
         With ``outbox_topic`` its outbox row (for the cloud) is written in the same transaction.
         """
+
+        def write(store: Store) -> int:
+            return store.add_event(kind, payload, outbox_topic=outbox_topic)
+
+        return await self.emit_written(kind, write, payload)
+
+    async def emit_written(
+        self, kind: str, write: Callable[[Store], int], payload: Mapping[str, Any]
+    ) -> int:
+        """Like :meth:`emit`, the event written by ``write(store)`` in a worker thread: it writes
+        its own rows and the event in one transaction (:meth:`Store.writing`,
+        :meth:`Store.add_event_in`) and returns the event id. Without a store, or when the store
+        fails, ``payload`` goes to the live subscribers only (id 0 on failure), like :meth:`emit`.
+        """
         async with self._write_lock:
             if self.closed:
                 log.debug("event log closed: %s event not recorded: %s", kind, payload)
@@ -123,7 +137,7 @@ class EventLog:
                 self._ring.append(event)
             else:
                 try:
-                    stored = await asyncio.to_thread(_add, store, kind, payload, outbox_topic)
+                    stored = await asyncio.to_thread(_write_and_read, store, write)
                 except StoreError as err:
                     # The first line only: SQLAlchemy appends the statement and its parameters,
                     # which differ every time and would defeat the quiet logger.
@@ -298,10 +312,10 @@ class Subscription:
 
 
 # ---------------------------------------------------------------------- store calls (threads)
-def _add(store: Store, kind: str, payload: Mapping[str, Any], topic: str | None) -> Event:
+def _write_and_read(store: Store, write: Callable[[Store], int]) -> Event:
     """Write the event and read it back: live subscribers get exactly what a resume reads
     (the store's timestamp, the payload as JSON gives it back)."""
-    event_id = store.add_event(kind, payload, outbox_topic=topic)
+    event_id = write(store)
     (event,) = store.events_after(event_id - 1, 1)
     return event
 

@@ -23,6 +23,7 @@ _HTTP_BUCKETS = (
 )  # fmt: skip
 _CPU_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28)
 _LOCK_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)  # RS485 at 9600-115200 Bd
+_PLATE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _RENTAL_BUCKETS = (60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0)
 
 
@@ -187,3 +188,65 @@ class EdgeMetrics:
             p + "lock_rental_seconds", "Rental duration, from the unlock to the return",
             buckets=_RENTAL_BUCKETS, registry=r,
         )  # fmt: skip
+        # Plates (edge/plates): reads by recogniser and trigger, the cloud's calls and limits.
+        self.plate_reads = Counter(
+            p + "plate_reads",
+            "Plate reads stored, by recogniser (local, platerecognizer) and trigger"
+            " (handshake, motion, interval)",
+            ["recognizer", "trigger"],
+            registry=r,
+        )
+        self.plate_duplicates = Counter(
+            p + "plate_duplicates", "Reads of a plate already read at this bay within the window",
+            registry=r,
+        )  # fmt: skip
+        self.plate_no_read = Counter(
+            p + "plate_no_read", "Attempts that found no plate (or none above min_score)",
+            ["trigger"], registry=r,
+        )  # fmt: skip
+        self.plate_members = Counter(
+            p + "plate_member_matches", "Reads matched to a club member, by match (exact, fuzzy)",
+            ["match"], registry=r,
+        )  # fmt: skip
+        self.plate_recognize_seconds = Histogram(
+            p + "plate_recognize_seconds", "Time of one recognition by recogniser",
+            ["recognizer"], buckets=_PLATE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.plate_handshake_seconds = Histogram(
+            p + "plate_handshake_seconds",
+            "Time of POST /api/plates/recognize (picture wait included)",
+            buckets=_PLATE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.plate_vehicles = Counter(
+            p + "plate_vehicles", "Vehicle arrivals seen by the motion trigger", registry=r
+        )
+        self.plate_cloud_requests = Counter(
+            p + "plate_cloud_requests",
+            "HTTP requests to Plate Recognizer by outcome (ok, no_plate, throttled_429,"
+            " no_credits_403, too_large_413, http_5xx, http_error, timeout, bad_response)",
+            ["outcome"],
+            registry=r,
+        )
+        self.plate_cloud_refused = Counter(
+            p + "plate_cloud_refused",
+            "Calls not sent to Plate Recognizer, by reason (circuit_open, quota_exhausted,"
+            " no_credits, throttled)",
+            ["reason"],
+            registry=r,
+        )
+        self.plate_cloud_wait_seconds = Counter(
+            p + "plate_cloud_wait_seconds", "Time spent waiting for the rate limit or a 429",
+            registry=r,
+        )  # fmt: skip
+        self.plate_cloud_downscaled = Counter(
+            p + "plate_cloud_downscaled", "Pictures scaled down to fit the upload limit", registry=r
+        )
+        self.plate_cloud_breaker_open = Gauge(
+            p + "plate_cloud_breaker_open", "1 while the circuit breaker stops cloud calls",
+            registry=r,
+        )  # fmt: skip
+        self.plate_cloud_quota_remaining = Gauge(
+            p + "plate_cloud_quota_remaining", "Lookups left this month (NaN until known)",
+            registry=r,
+        )  # fmt: skip
+        self.plate_cloud_quota_remaining.set(float("nan"))

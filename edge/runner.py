@@ -288,8 +288,13 @@ def uvicorn_config(app: ASGIApp, graceful_shutdown_s: int = 2) -> uvicorn.Config
 
 
 def advertised_caps(config: EdgeConfig) -> tuple[str, ...]:
-    """The TXT ``caps``: what a console may ask this edge for (plates come with P1)."""
-    return ("snapshot", "carts") if config.locks.enabled else ("snapshot",)
+    """The TXT ``caps``: what a console may ask this edge for."""
+    caps = ["snapshot"]
+    if config.plates.effective_policy() != "none":
+        caps.append("plates")
+    if config.locks.enabled:
+        caps.append("carts")
+    return tuple(caps)
 
 
 def _advertiser(

@@ -49,6 +49,7 @@ from fleet_common.version import VERSION
 if TYPE_CHECKING:
     from edge.live_config import ConfigManager
     from edge.locks.service import LockService
+    from edge.plates.service import PlateService
 
 log = logging.getLogger("edge")
 
@@ -79,6 +80,7 @@ class Edge:
     started_mono: float = field(default_factory=time.monotonic)
     _watch_task: asyncio.Task[None] | None = field(default=None, repr=False)
     locks: LockService | None = field(default=None, repr=False)  # with locks.enabled only
+    plates: PlateService | None = field(default=None, repr=False)  # with start_async only
     _store_fraction: float | None = field(default=None, repr=False)  # disk low: caps cut
 
     @classmethod
@@ -159,6 +161,8 @@ class Edge:
         self.start()
         self.restarters.setdefault("locks", self.restart_locks)
         await self.start_locks()
+        self.restarters.setdefault("plates", self.restart_plates)
+        await self.start_plates()
 
     def start(self) -> None:
         """Start the threads and the stream watch; the cache wakes waiters on the running loop."""
@@ -180,6 +184,7 @@ class Edge:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.stop_plates()  # a read in progress is stored before the log closes
         await self.stop_locks()  # its last events go in before the log closes
         await self.events.aclose()
         await asyncio.to_thread(self.stop)
@@ -217,6 +222,28 @@ class Edge:
         """``restart:locks``: the lock driver again from the running config (or stopped)."""
         await self.stop_locks()
         await self.start_locks()
+
+    # ------------------------------------------------------------------ plates
+    # The readers load their models lazily (the offline reader on its first picture), so an
+    # edge starts serving pictures at once.
+    async def start_plates(self) -> None:
+        if self.plates is not None:
+            return
+        from edge.plates.service import PlateService
+
+        service = PlateService(self)
+        await service.start()
+        self.plates = service
+
+    async def stop_plates(self) -> None:
+        service, self.plates = self.plates, None
+        if service is not None:
+            await service.stop()
+
+    async def restart_plates(self) -> None:
+        """``restart:plates``: the readers again from the running config."""
+        await self.stop_plates()
+        await self.start_plates()
 
     # ------------------------------------------------------------------ self-healing
     async def _watch_stream(self) -> None:
@@ -283,6 +310,8 @@ class Edge:
         }  # fmt: skip
         if self.locks is not None:
             components["locks"] = self._locks_health(self.locks)
+        if self.plates is not None:
+            components["plates"] = self.plates.health()
         return Health(
             status=overall,
             id=self.device_id,

@@ -214,3 +214,99 @@ class CartCommandResult(_Wire):
     request_id: str
     state: CartStateName = Field(description="The state the sensors confirmed.")
     confirmed_at: str = Field(description="RFC 3339.")
+
+
+# ---------------------------------------------------------------- plates (edge/plates)
+PlateTrigger = Literal["handshake", "motion", "interval"]
+
+
+class PlateBox(_Wire):
+    xmin: int
+    ymin: int
+    xmax: int
+    ymax: int
+
+
+class PlateCandidate(_Wire):
+    plate: str
+    score: float
+
+
+class VehicleInfo(_Wire):
+    type: str
+    score: float
+    box: PlateBox | None = None
+
+
+class MemberInfo(_Wire):
+    id: str
+    name: str
+    plan: str
+    status: str = Field(description="As in the member list, e.g. `active`, `suspended`.")
+    match: Literal["exact", "fuzzy"] = Field(
+        description="`fuzzy`: the read differs from the member's plate by one character."
+    )
+    plate: str = Field(description="The member's plate as listed.")
+
+
+class PlateReadInfo(_Wire):
+    """One stored read; also the payload of the `plate.read` event."""
+
+    id: int = Field(description="Read id; the crop is at `crop_url` while kept.")
+    plate: str = Field(description="Normalised: upper case letters and digits only.")
+    text: str = Field(description="What the recogniser read, before normalising.")
+    score: float = Field(description="Confidence in the text, 0..1.")
+    dscore: float = Field(description="Confidence that this is a plate, 0..1.")
+    recognizer: str = Field(description="`local` or `platerecognizer`.")
+    trigger: PlateTrigger
+    snapshot_seq: int = Field(description="The picture read (`/api/snapshots/{seq}` while kept).")
+    captured_at: str = Field(description="When that picture arrived from the camera (RFC 3339).")
+    box: PlateBox | None
+    region: str | None = None
+    vehicle: VehicleInfo | None = None
+    candidates: list[PlateCandidate] = Field(default_factory=list)
+    format: str | None = Field(None, description="The plate format (regex) the text fits.")
+    member: MemberInfo | None = None
+    latency_ms: float = Field(description="Time the recognition took.")
+    crop_url: str | None = None
+
+
+class PlateList(_Wire):
+    reads: list[PlateReadInfo] = Field(description="Newest first.")
+    next_before_id: int | None = Field(
+        None, description="Pass as `before_id` for the next (older) page; null at the end."
+    )
+
+
+class RecognizeRequest(_Wire):
+    max_age_ms: int | None = Field(
+        None, ge=0, le=10_000,
+        description="Read a picture at most this old (default: plates.handshake_max_age_ms).",
+    )  # fmt: skip
+    timeout_s: float | None = Field(
+        None, gt=0, le=60, description="Answer within this (default: plates.handshake_timeout_s)."
+    )
+
+
+class RecognizeResult(_Wire):
+    """The handshake's answer: the read (or null: no plate) and the exact picture used."""
+
+    read: PlateReadInfo | None
+    duplicate: bool = Field(
+        description="The plate was already read at this bay within the dedup window: `read` is"
+        " that earlier stored read, and no new event was sent."
+    )
+    snapshot: SnapshotMeta
+    recognizers: list[str] = Field(description="Recognisers asked, in order.")
+    latency_ms: float = Field(description="From the request to the answer, picture wait included.")
+    note: str | None = Field(None, description="Why there is no read, or a fallback taken.")
+
+
+class PlatesStatus(_Wire):
+    policy: str = Field(description="The policy in force (`auto` resolved).")
+    recognizers: dict[str, dict[str, Any]] = Field(
+        description="State of each recogniser (`state` first), e.g. quota and breaker of the cloud."
+    )
+    members: dict[str, Any] = Field(description="Member list: file, count, error.")
+    vehicle_present: bool
+    reads_stored: int | None = None

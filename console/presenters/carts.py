@@ -154,8 +154,11 @@ class CartsPresenter(Presenter):
             else:
                 backoff = min(BACKOFF_MAX_S, backoff * 2 if backoff else self.interval_s)
                 delay = backoff
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that arrives as the wait ends, and the closing console waits for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(watch.wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await watch.wake.wait()
 
     async def _poll_once(self, watch: _Watch) -> bool:
         section = watch.section

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import QObject, Signal
 
 from console.presenters.base import Presenter
-from console.services.credentials import CredentialStore
+from console.services.credentials import Credentials
 from console.services.device import Device
 from console.services.discovery import DeviceDirectory, normalize_url
 from console.services.errors import ConsoleError
@@ -30,7 +30,7 @@ class DevicesPresenter(Presenter):
     def __init__(
         self,
         settings: ConsoleSettings,
-        credentials: CredentialStore,
+        credentials: Credentials,
         *,
         interfaces: Sequence[str] | None,
         browse: bool = True,

@@ -1,11 +1,13 @@
-"""The plate feed's presenter: follows every edge's ``plate`` events, fetches thumbnails, exports.
+"""The plate feed's presenter: follows every edge's plate reads, fetches thumbnails, exports.
 
-One task per device follows ``EdgeClient.follow_events(kinds=["plate"])``. The last event id seen
-per device is handed to a small store the app gives (QSettings in the app, see
+One task per device follows ``EdgeClient.follow_events(kinds=["plate.read"])``. The last event
+id seen per device is handed to a small store the app gives (QSettings in the app, see
 :class:`SettingsLastIds`), so a reconnect or a console restart resumes with ``Last-Event-ID``
 and loses nothing. A device seen for the first time starts with its recent plates.
 
 Rows reach the view in batches (every ``batch_ms``), so a burst of reads costs one model update.
+A row's thumbnail is the edge's crop of the plate when the read has one (``crop_url``), else its
+snapshot from the edge's picture history (``snapshot_seq``), scaled by the edge.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
 
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QImage
 
-from console.platefeed import PlateRow, row_from_event, write_csv
+from console.platefeed import PLATE_READ, PlateRow, row_from_event, write_csv
 from console.presenters.base import Presenter
 from console.services.discovery import Device
 from console.services.edge_client import EdgeClient, EdgeEvent
@@ -29,7 +31,7 @@ from console.services.errors import ConsoleError, EdgeApiError, EdgeUnreachable
 
 log = logging.getLogger("console.feed")
 
-PLATE = "plate"
+PLATE = PLATE_READ
 THUMB_WIDTH = 96
 RESUME_DELAY_S = 0.5
 
@@ -79,8 +81,8 @@ class FeedPresenter(Presenter):
     """
 
     rowsArrived = Signal(list)  # list[PlateRow], oldest first
-    thumbnailReady = Signal(str, int, QImage)  # device key, snapshot seq, decoded picture
-    thumbnailMissing = Signal(str, int)  # no longer in the edge's history (or no client)
+    thumbnailReady = Signal(str, str, QImage)  # device key, PlateRow.thumb_key, decoded picture
+    thumbnailMissing = Signal(str, str)  # no longer kept by the edge (or no client)
     exported = Signal(str, int)  # path, rows written
     following = Signal(str, bool)  # device key, following or not
 
@@ -102,7 +104,7 @@ class FeedPresenter(Presenter):
         self._pending: list[PlateRow] = []
         self._pending_ids: dict[str, int] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
-        self._thumbs_wanted: set[tuple[str, int]] = set()
+        self._thumbs_wanted: set[tuple[str, str]] = set()
         self._devices: dict[str, Device] = {}
 
     # ------------------------------------------------------------------ devices
@@ -191,33 +193,49 @@ class FeedPresenter(Presenter):
             self._last_ids.save(key, event_id)
 
     # ------------------------------------------------------------------ thumbnails
-    def request_thumbnail(self, device_key: str, seq: int) -> None:
-        """Fetch (once) and decode off the GUI thread the picture of a read."""
-        if (device_key, seq) in self._thumbs_wanted or self.closed:
+    def request_thumbnail(self, row: PlateRow) -> None:
+        """Fetch (once) and decode off the GUI thread the picture of a read: its plate crop,
+        else its snapshot. ``thumbnailReady``/``thumbnailMissing`` name ``row.thumb_key``."""
+        key = row.thumb_key
+        if key is None or (row.device_key, key) in self._thumbs_wanted or self.closed:
             return
-        self._thumbs_wanted.add((device_key, seq))
-        self.spawn(self._thumbnail(device_key, seq), name=f"thumbnail {device_key}#{seq}")
+        self._thumbs_wanted.add((row.device_key, key))
+        self.spawn(self._thumbnail(row, key), name=f"thumbnail {row.device_key} {key}")
 
-    async def _thumbnail(self, device_key: str, seq: int) -> None:
+    async def _thumbnail(self, row: PlateRow, key: str) -> None:
+        device_key = row.device_key
         client = self._client(device_key)
         if client is None:
-            self.thumbnailMissing.emit(device_key, seq)
+            self.thumbnailMissing.emit(device_key, key)
             return
         try:
-            picture = await client.snapshot_at(seq, width=THUMB_WIDTH)
+            jpeg = await self._thumbnail_jpeg(client, row)
         except ConsoleError as err:
-            log.debug("thumbnail %s#%d: %s", device_key, seq, err)
-            self._thumbs_wanted.discard((device_key, seq))  # may work on a later look
-            self.thumbnailMissing.emit(device_key, seq)
+            log.debug("thumbnail %s %s: %s", device_key, key, err)
+            self._thumbs_wanted.discard((device_key, key))  # may work on a later look
+            self.thumbnailMissing.emit(device_key, key)
             return
-        if picture is None:
-            self.thumbnailMissing.emit(device_key, seq)
-            return
-        image = await asyncio.to_thread(_decode, picture.jpeg)
-        if image.isNull():
-            self.thumbnailMissing.emit(device_key, seq)
+        image = await asyncio.to_thread(_decode, jpeg, THUMB_WIDTH) if jpeg else None
+        if image is None or image.isNull():
+            self.thumbnailMissing.emit(device_key, key)
         else:
-            self.thumbnailReady.emit(device_key, seq, image)
+            self.thumbnailReady.emit(device_key, key, image)
+
+    @staticmethod
+    async def _thumbnail_jpeg(client: EdgeClient, row: PlateRow) -> bytes | None:
+        if row.crop_url:
+            try:
+                crop = await client.plate_crop(row.crop_url)
+            except EdgeApiError as err:  # refused (an edge with other read ids): the picture
+                log.debug("crop %s: %s", row.crop_url, err)
+                crop = None
+            if crop is not None:
+                return crop
+            # No crop (any more, or an edge that keeps none): the whole picture, if kept.
+        if row.snapshot_seq is None:
+            return None
+        picture = await client.snapshot_at(row.snapshot_seq, width=THUMB_WIDTH)
+        return picture.jpeg if picture is not None else None
 
     # ------------------------------------------------------------------ export
     def export_csv(self, path: str, rows: Sequence[PlateRow]) -> asyncio.Task[None]:
@@ -238,8 +256,11 @@ class FeedPresenter(Presenter):
         super().close()
 
 
-def _decode(jpeg: bytes) -> QImage:
-    """JPEG → QImage; runs in a worker thread (QImage, unlike QPixmap, is thread-safe)."""
+def _decode(jpeg: bytes, max_width: int) -> QImage:
+    """JPEG → QImage at most ``max_width`` wide (a crop comes at the edge's size); runs in a
+    worker thread (QImage, unlike QPixmap, is thread-safe)."""
     image = QImage()
     image.loadFromData(jpeg, "JPEG")
+    if image.width() > max_width:
+        image = image.scaledToWidth(max_width, Qt.TransformationMode.SmoothTransformation)
     return image

@@ -24,6 +24,7 @@ from typing import Final, Literal
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
+from console.carts import CartSummary
 from console.presenters.base import Presenter
 from console.services.device import Device
 from console.services.edge_client import EdgeClient, Picture
@@ -150,6 +151,7 @@ class WallPresenter(Presenter):
         self._tile_fps = settings.tile_fps
         self.thresholds = settings.thresholds
         self._devices: dict[str, Device] = {}
+        self._carts: dict[str, CartSummary] = {}  # by device key: only devices with carts
         self._tiles: list[Tile] = []
         self._started = False
         self.rows, self.cols = settings.layout
@@ -167,6 +169,11 @@ class WallPresenter(Presenter):
 
     def look(self, index: int, now_mono: float | None = None) -> TileLook:
         return look(self._tiles[index], self.thresholds, now_mono)
+
+    def carts(self, index: int) -> CartSummary | None:
+        """The cart summary tile ``index`` shows (None: its device has no lock boards)."""
+        key = self._tiles[index].device_key
+        return self._carts.get(key) if key is not None else None
 
     @property
     def assignments(self) -> list[str | None]:
@@ -330,6 +337,19 @@ class WallPresenter(Presenter):
                 tile.last_plate, tile.plate_member = plate, member
                 self.tileChanged.emit(tile.index)
 
+    def show_carts(self, device_key: str, summary: CartSummary | None) -> None:
+        """The carts of ``device_key`` now (from the carts page's presenter, which polls and
+        follows every device's carts: the wall asks the edges nothing about carts itself)."""
+        if summary is None:
+            changed = self._carts.pop(device_key, None) is not None
+        else:
+            changed = self._carts.get(device_key) != summary
+            self._carts[device_key] = summary
+        if changed:
+            for tile in self._tiles:
+                if tile.device_key == device_key:
+                    self.tileChanged.emit(tile.index)
+
     # ------------------------------------------------------------------ polling
     async def _poll(self, tile: Tile) -> None:
         loop = asyncio.get_running_loop()
@@ -353,8 +373,11 @@ class WallPresenter(Presenter):
             else:
                 backoff = min(BACKOFF_MAX_S, backoff * 2 if backoff else BACKOFF_FIRST_S)
                 delay = backoff
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that arrives as the wait ends, and the closing console waits for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(tile.wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await tile.wake.wait()
 
     async def _fetch(self, tile: Tile, device: Device) -> bool:
         try:

@@ -290,6 +290,15 @@ class EdgeClient:
         )
         return None if response.status_code == 404 else self._picture(response)
 
+    async def plate_crop(self, path: str) -> bytes | None:
+        """The JPEG crop of a plate read at ``path`` (the read's ``crop_url``, e.g.
+        ``/api/plates/{id}/crop.jpg``); None when the edge no longer keeps it (404). Only a
+        path on this edge: the API key goes with it."""
+        if not path.startswith("/api/") or "//" in path or "?" in path or "#" in path:
+            raise ValueError(f"not a crop path on the edge: {path!r}")
+        response = await self._request("GET", path, ok=(404,))
+        return None if response.status_code == 404 else response.content
+
     def _picture(self, response: httpx.Response) -> Picture:
         try:
             return Picture(

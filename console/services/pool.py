@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from console.services.credentials import CredentialStore
+from console.services.credentials import Credentials
 from console.services.device import Device
 from console.services.edge_client import EdgeClient
 
@@ -21,7 +21,7 @@ log = logging.getLogger("console.pool")
 class EdgeClients:
     """The console's edge clients by device key. Use on the event loop's thread."""
 
-    def __init__(self, credentials: CredentialStore, *, timeout_s: float = 5.0) -> None:
+    def __init__(self, credentials: Credentials, *, timeout_s: float = 5.0) -> None:
         self.credentials = credentials
         self.timeout_s = timeout_s
         self._clients: dict[str, EdgeClient] = {}

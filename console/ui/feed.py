@@ -69,14 +69,15 @@ def _placeholder(grey: int) -> QImage:
 class PlateTableModel(QAbstractTableModel):
     """The newest ``max_rows`` reads, newest first; duplicates (same device and id) dropped."""
 
-    thumbnailWanted = Signal(str, int)  # device key, snapshot seq
+    thumbnailWanted = Signal(object)  # the PlateRow whose thumbnail is painted first
 
     def __init__(self, max_rows: int = 5000, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.max_rows = max_rows
         self._rows: deque[PlateRow] = deque()
         self._seen: set[tuple[str, int]] = set()
-        self._thumbs: dict[tuple[str, int], QImage | None] = {}  # None: asked, not here yet
+        # By (device key, PlateRow.thumb_key); None: asked, not here yet.
+        self._thumbs: dict[tuple[str, str], QImage | None] = {}
         self._missing = _placeholder(90)
         self._waiting = _placeholder(45)
 
@@ -99,20 +100,20 @@ class PlateTableModel(QAbstractTableModel):
             for _ in range(excess):
                 old = self._rows.pop()
                 self._seen.discard((old.device_key, old.event_id))
-                if old.snapshot_seq is not None:
-                    self._thumbs.pop((old.device_key, old.snapshot_seq), None)
+                if old.thumb_key is not None:
+                    self._thumbs.pop((old.device_key, old.thumb_key), None)
             self.endRemoveRows()
 
-    def set_thumbnail(self, device_key: str, seq: int, image: QImage | None) -> None:
+    def set_thumbnail(self, device_key: str, key: str, image: QImage | None) -> None:
         """A decoded thumbnail, or None for "not available" (shown as a placeholder)."""
-        self._thumbs[(device_key, seq)] = image if image is not None else self._missing
+        self._thumbs[(device_key, key)] = image if image is not None else self._missing
         for i, row in enumerate(self._rows):
-            if row.device_key == device_key and row.snapshot_seq == seq:
+            if row.device_key == device_key and row.thumb_key == key:
                 index = self.index(i, COL_PICTURE)
                 self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
-    def mark_missing(self, device_key: str, seq: int) -> None:
-        self.set_thumbnail(device_key, seq, None)
+    def mark_missing(self, device_key: str, key: str) -> None:
+        self.set_thumbnail(device_key, key, None)
 
     def clear(self) -> None:
         self.beginResetModel()
@@ -161,9 +162,7 @@ class PlateTableModel(QAbstractTableModel):
             font.setBold(True)
             return font
         if role == Qt.ItemDataRole.ToolTipRole:
-            plan = f" ({row.plan})" if row.plan else ""
-            who = f"member {row.member_label}{plan}" if row.is_member else "not a member"
-            return f"{row.plate} at {row.device_name}, {row.ts:%Y-%m-%d %H:%M:%S}: {who}"
+            return _tooltip(row)
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_SCORE:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -193,14 +192,28 @@ class PlateTableModel(QAbstractTableModel):
         return PlateTableModel._display(row, col) or ""
 
     def _thumbnail(self, row: PlateRow) -> QImage:
-        if row.snapshot_seq is None:
+        if row.thumb_key is None:
             return self._missing
-        key = (row.device_key, row.snapshot_seq)
+        key = (row.device_key, row.thumb_key)
         if key not in self._thumbs:
             self._thumbs[key] = None
-            self.thumbnailWanted.emit(*key)
+            self.thumbnailWanted.emit(row)
         image = self._thumbs[key]
         return image if image is not None else self._waiting
+
+
+def _tooltip(row: PlateRow) -> str:
+    """E.g. "AB123 (read "AB 123") at bay 1, 2026-11-24 15:00:00: member Ann Lee (gold, fuzzy
+    match, status expired)"."""
+    details = [row.plan] if row.plan else []
+    if row.match and row.match != "exact":
+        details.append(f"{row.match} match")
+    if row.member_status and row.member_status != "active":
+        details.append(f"status {row.member_status}")
+    extra = f" ({', '.join(details)})" if details else ""
+    who = f"member {row.member_label}{extra}" if row.is_member else "not a member"
+    read = f' (read "{row.text}")' if row.text and row.text != row.plate else ""
+    return f"{row.plate}{read} at {row.device_name}, {row.ts:%Y-%m-%d %H:%M:%S}: {who}"
 
 
 class PlateFilterProxy(QSortFilterProxyModel):

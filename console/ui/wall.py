@@ -2,8 +2,9 @@
 
 A tile paints the newest picture scaled to fit (a pixmap made on the GUI thread from the QImage
 decoded in a worker, with the screen's device pixel ratio, so it is sharp on high-DPI screens),
-the device name, the frame-age badge, the stream status and the last plate. When the presenter
-says the picture is not live, it is drawn in grey under "OFFLINE since hh:mm" or "STALE".
+the device name, the frame-age badge, the stream status, the last plate and, for a device with
+lock boards, its cart summary (from the carts page's presenter). When the presenter says the
+picture is not live, it is drawn in grey under "OFFLINE since hh:mm" or "STALE".
 Double-click enlarges a tile; Esc returns to the grid.
 """
 
@@ -39,8 +40,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.carts import SUMMARY_STATES, CartSummary
 from console.presenters.wall import WallPresenter
 from console.settings import LAYOUTS, layout_name, parse_layout
+from console.ui.carts import state_colour
 
 log = logging.getLogger("console.wall")
 
@@ -90,6 +93,7 @@ class TileWidget(QWidget):
         self._image: QImage | None = None
         self.live_shown = False  # what the last paint presented (tests read it)
         self.overlay_shown = ""
+        self.carts_shown = ""  # the cart summary the last paint drew ("" none)
 
     def sizeHint(self) -> QSize:
         return QSize(320, 180)
@@ -205,6 +209,11 @@ class TileWidget(QWidget):
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                 label,
             )
+        summary = self.presenter.carts(self.index)
+        if summary is not None and self.height() >= 4 * (line + pad):
+            self._paint_carts(painter, summary, bottom.top(), line, pad)
+        else:
+            self.carts_shown = ""
         # The overlay that says the picture is not live.
         if look.overlay:
             big = QFont(font)
@@ -213,6 +222,36 @@ class TileWidget(QWidget):
             painter.setPen(QColor(255, 255, 255))
             painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, look.overlay)
         painter.end()
+
+    def _paint_carts(
+        self, painter: QPainter, summary: CartSummary, bottom: float, line: float, pad: float
+    ) -> None:
+        """ "Carts ● 3 free ● 2 out ● 1 fault" on a band just above the bottom one, each dot in
+        the state colour of the carts page; greyed while the numbers are not current."""
+        metrics = painter.fontMetrics()
+        dot = metrics.height() * 0.6
+        parts = summary.parts()
+        widths = [metrics.horizontalAdvance(text) for _kind, text in parts]
+        label = "Carts"
+        total = metrics.horizontalAdvance(label) + sum(dot + 4 + w + pad for w in widths) + 2 * pad
+        band = QRectF(0, bottom - line - 2, min(total, self.width()), line)
+        painter.fillRect(band, QColor(0, 0, 0, 140))
+        text_colour = QColor(235, 235, 235) if summary.current else QColor(150, 150, 150)
+        painter.setPen(text_colour)
+        x = pad
+        left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(QRectF(x, band.top(), band.width(), line), left, label)
+        x += metrics.horizontalAdvance(label) + pad
+        for (kind, text), width in zip(parts, widths, strict=True):
+            colour = state_colour(SUMMARY_STATES[kind][0])
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(colour if summary.current else QColor(110, 110, 110))
+            painter.drawEllipse(QRectF(x, band.center().y() - dot / 2, dot, dot))
+            x += dot + 4
+            painter.setPen(text_colour)
+            painter.drawText(QRectF(x, band.top(), width + 1, line), left, text)
+            x += width + pad
+        self.carts_shown = summary.text
 
 
 class WallView(QWidget):

@@ -18,6 +18,7 @@ from edge.api.events import EventRoutes, add_event_routes
 from edge.api.events import openapi_operation as events_operation
 from edge.api.guard import Guard
 from edge.api.pictures import MJPEG_BOUNDARY, PictureRoutes
+from edge.api.plates import PLATE_ROUTES, add_plate_routes
 from edge.api.ratelimit import RateLimiter
 from edge.api.routes import Route, RouteTable
 from edge.keys import Role
@@ -55,6 +56,8 @@ def route_table(
         *CONFIG_ROUTES,
         # Cart locks (edge/api/carts.py).
         *CART_ROUTES,
+        # Plates (edge/api/plates.py).
+        *PLATE_ROUTES,
     ])  # fmt: skip
 
 
@@ -116,6 +119,9 @@ def create_app(edge: Edge) -> Guard:
 
     # Cart locks (edge/api/carts.py); edge.locks is None while locks are disabled.
     add_cart_routes(api, lambda: edge.locks)
+
+    # Plates (edge/api/plates.py); edge.plates is None while the service is stopped.
+    add_plate_routes(api, edge, lambda: edge.plates)
 
     api.openapi_schema = None
     api.openapi = lambda: _openapi(api, table)  # type: ignore[method-assign]

@@ -202,7 +202,8 @@ class SnapshotCache:
         if remaining <= 0 or self._changed is None:
             return False
         try:
-            await asyncio.wait_for(asyncio.shield(self._changed), remaining)
+            async with asyncio.timeout(remaining):  # not wait_for: see console/presenters/wall.py
+                await asyncio.shield(self._changed)
         except TimeoutError:
             return False
         return True

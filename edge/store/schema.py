@@ -23,6 +23,7 @@ from sqlalchemy import (
     Engine,
     Float,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -66,6 +67,15 @@ rentals = Table(
     Column("id", Integer, primary_key=True), Column("cart", Integer),
     Column("unlocked_at", Float), Column("taken_at", Float), Column("returned_at", Float),
     Column("duration_s", Float), Column("event_id", Integer),
+)  # fmt: skip
+# Plate reads (edge/plates/store.py): the read's summary in columns for the API's filters, the
+# whole read as JSON, and the plate's crop (JPEG) while the crop cap keeps it.
+plate_reads = Table(
+    "plate_reads", metadata,
+    Column("id", Integer, primary_key=True), Column("ts", Float), Column("captured_at", Float),
+    Column("snapshot_seq", Integer), Column("plate", Text), Column("score", Float),
+    Column("recognizer", Text), Column("trigger", Text), Column("member_id", Text),
+    Column("payload_json", Text), Column("crop_jpeg", LargeBinary), Column("event_id", Integer),
 )  # fmt: skip
 
 
@@ -145,8 +155,24 @@ def _v2_rentals(conn: Connection) -> None:
         conn.exec_driver_sql(sql)
 
 
+def _v3_plate_reads(conn: Connection) -> None:
+    # Plate reads (edge/plates). The cloud gets each read through the outbox row of its
+    # `plate.read` event, written in the same transaction as the read.
+    for sql in (
+        """CREATE TABLE plate_reads (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, captured_at REAL NOT NULL,
+            snapshot_seq INTEGER NOT NULL, plate TEXT NOT NULL, score REAL NOT NULL,
+            recognizer TEXT NOT NULL, trigger TEXT NOT NULL, member_id TEXT,
+            payload_json TEXT NOT NULL, crop_jpeg BLOB, event_id INTEGER)""",
+        "CREATE INDEX plate_reads_ts ON plate_reads(ts)",
+        "CREATE INDEX plate_reads_plate ON plate_reads(plate)",
+        "CREATE INDEX plate_reads_member ON plate_reads(member_id) WHERE member_id IS NOT NULL",
+    ):
+        conn.exec_driver_sql(sql)
+
+
 # Index i holds the migration from version i to version i + 1. Append only.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_rentals]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_rentals, _v3_plate_reads]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -103,24 +103,38 @@ class Store:
         self, kind: str, payload: Mapping[str, Any], *, outbox_topic: str | None = None
     ) -> int:
         """Append an event (and, with a topic, its outbox row, in the same transaction)."""
-        body, now = json.dumps(payload, separators=(",", ":")), time.time()
+        with self.writing() as conn:
+            return self.add_event_in(conn, kind, payload, outbox_topic=outbox_topic)
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction for :meth:`add_event_in` and another domain's rows (a plate
+        read and its event commit together); the caps are applied before the commit."""
         with self._tx(write=True) as conn:
-            event_id = int(
-                conn.execute(
-                    insert(ev).values(ts=now, kind=kind, payload_json=body).returning(ev.c.id)
-                ).scalar_one()
-            )
-            self._inserts["events"] += 1
-            if outbox_topic is not None:
-                conn.execute(
-                    insert(ob).values(
-                        event_id=event_id, created_at=now, topic=outbox_topic,
-                        payload_json=body, idempotency_key=uuid.uuid4().hex, attempts=0,
-                    )
-                )  # fmt: skip
-                self._inserts["outbox"] += 1
+            yield conn
             dropped = self._prune_in(conn)
         self._report(dropped)
+
+    def add_event_in(
+        self, conn: Connection, kind: str, payload: Mapping[str, Any], *,
+        outbox_topic: str | None = None,
+    ) -> int:  # fmt: skip
+        """:meth:`add_event` inside a :meth:`writing` transaction."""
+        body, now = json.dumps(payload, separators=(",", ":")), time.time()
+        event_id = int(
+            conn.execute(
+                insert(ev).values(ts=now, kind=kind, payload_json=body).returning(ev.c.id)
+            ).scalar_one()
+        )
+        self._inserts["events"] += 1
+        if outbox_topic is not None:
+            conn.execute(
+                insert(ob).values(
+                    event_id=event_id, created_at=now, topic=outbox_topic,
+                    payload_json=body, idempotency_key=uuid.uuid4().hex, attempts=0,
+                )
+            )  # fmt: skip
+            self._inserts["outbox"] += 1
         return event_id
 
     def events_after(self, event_id: int, limit: int = 100) -> list[Event]:

@@ -13,6 +13,10 @@ Fixtures for every GUI test module:
 - ``edge_process``: ``await edge_process(name="bay 1")`` → :class:`tests.support.edge_process.
   EdgeProcess` with ``.keys``, a ``carwash-edge run`` subprocess (zeroconf pinned to 127.0.0.1).
   Use these when the console's loop must not also carry the edges (stall measurements).
+- ``rig``: a :class:`tests.support.lock_sim.LockRig`, simulated lock boards (:data:`LOCK_BOARDS`:
+  carts 1-4 on unit 1, 5-6 on unit 2) on a socat pty pair; pass
+  ``locks=rig.config.model_dump(mode="json")`` to ``live_edge`` and ``await edge.start_locks()``.
+  Request it before ``live_edge``: the boards then outlive the edge that drives them.
 - ``qsettings``: a QSettings in an ini file under tmp_path (never the user's real settings).
 - ``console_factory``: ``await console_factory(edges=[(bay.url, bay.keys.viewer)], layout=(2, 2))``
   → a started :class:`console.app.ConsoleApp`, window shown (offscreen), discovery off unless
@@ -40,17 +44,22 @@ import pytest_asyncio
 
 # Before any QApplication exists: no display needed unless a test asks for xcb itself.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Consoles started as subprocesses (screenshot tests) keep API keys in their own config folder,
+# never in the desktop's keyring of whoever runs the tests.
+os.environ["CARWASH_CONSOLE_KEYRING"] = "0"
 
 import pytestqt.plugin
 import qasync
 from PySide6.QtCore import QEvent, QSettings, SignalInstance
 from PySide6.QtWidgets import QApplication
 
+from console.qtgc import gui_thread_gc
 from edge.discovery import device_id
 from edge.keys import KeyStore
 from edge.service import Edge
 from tests.conftest import EdgeFactory, Keys, first_frame
 from tests.support.edge_process import EdgeProcess
+from tests.support.lock_sim import LockRig
 from tests.support.serve_edge import EdgeServer, start_edge_server
 
 _loops: list[asyncio.AbstractEventLoop] = []  # the qasync loop of the current test, if any
@@ -116,6 +125,18 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> d
         # CI runs crashed inside Qt's event loop while such a test waited on its subprocess.)
         return {"asyncio": asyncio.new_event_loop}
     return {"qasync": _qasync_loop}
+
+
+@pytest.fixture(autouse=True)
+def _gc_on_the_gui_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """As in the console (console/qtgc.py): cyclic garbage is collected on the GUI thread only,
+    never in a worker thread where a Qt object would be destroyed off its thread."""
+    if request.node.path.name.startswith("test_screenshots"):  # no Qt objects in this process
+        yield
+        return
+    request.getfixturevalue("qapp")
+    with gui_thread_gc():
+        yield
 
 
 async def wait_signal(signal: SignalInstance, timeout_s: float = 5.0) -> tuple[Any, ...]:
@@ -220,7 +241,7 @@ EdgeProcessFactory = Callable[..., Awaitable[KeyedEdgeProcess]]
 
 @pytest_asyncio.fixture
 async def edge_process(tmp_path: Path) -> AsyncIterator[EdgeProcessFactory]:
-    """``await edge_process(name=..., width=, height=, fps=, *extra_args)``: started and
+    """``await edge_process(name=..., width=, height=, fps=, plates=, *extra_args)``: started and
     listening (its stream may still be coming online); stopped at the end of the test."""
     started: list[KeyedEdgeProcess] = []
 
@@ -231,13 +252,16 @@ async def edge_process(tmp_path: Path) -> AsyncIterator[EdgeProcessFactory]:
         height: int = 180,
         fps: float = 5,
         site: str = "test-site",
+        plates: str = "none",
     ) -> KeyedEdgeProcess:
         n = len(started) + 1
         data_dir = tmp_path / f"edge-proc-{n}"
         data_dir.mkdir()
         keys = Keys(KeyStore.in_dir(data_dir))
         config = data_dir / "edge.toml"
-        config.write_text(f'site = "{site}"\n', encoding="utf-8")
+        # Plates off unless asked for: four edges loading OCR models on two cores would measure
+        # the machine, not the console (the edges run on their own Pis in production).
+        config.write_text(f'site = "{site}"\n[plates]\npolicy = "{plates}"\n', encoding="utf-8")
         proc = KeyedEdgeProcess(
             data_dir, "--config", str(config), "--source", synthetic(width, height, fps),
             "--name", name or f"bay {n}", *args, log_level="info",
@@ -249,6 +273,23 @@ async def edge_process(tmp_path: Path) -> AsyncIterator[EdgeProcessFactory]:
 
     yield factory
     await asyncio.gather(*(asyncio.to_thread(p.stop) for p in started))
+
+
+CLOSE_TIMEOUT_S = 15.0
+
+
+# ---------------------------------------------------------------------- lock boards
+# Two boards: carts 1-4 on unit 1, carts 5-6 on unit 2.
+LOCK_BOARDS = [{"unit": 1, "locks": 4}, {"unit": 2, "locks": 2}]
+
+
+@pytest_asyncio.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[LockRig]:
+    folder = tmp_path / "bus"
+    folder.mkdir()
+    started = await LockRig.start(folder, boards=LOCK_BOARDS)
+    yield started
+    await started.close()  # after the edge (set up later, so stopped first)
 
 
 # ---------------------------------------------------------------------- settings
@@ -276,6 +317,7 @@ async def console_factory(
     ) -> ConsoleApp:
         options.setdefault("discovery", False)
         options.setdefault("interfaces", ["127.0.0.1"])  # never multicast off the machine
+        options.setdefault("keyring", False)  # never the desktop's keyring
         console = ConsoleApp(
             qapp,
             ConsoleOptions(edges=[url for url, _key in edges], **options),
@@ -294,7 +336,12 @@ async def console_factory(
     yield factory
     for console in made:
         console.window.close()
-        await console.aclose()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await console.aclose()
+        except TimeoutError:  # name what still runs rather than hang the whole run
+            pending = "\n".join(repr(t) for t in asyncio.all_tasks() if not t.done())
+            pytest.fail(f"the console did not close within {CLOSE_TIMEOUT_S} s:\n{pending}")
         console.window.deleteLater()
     # Delete the windows now, inside this test, not whenever Qt next processes events (which
     # may be in a later test, on another loop): a clean-clone CI run crashed in such a

@@ -31,8 +31,6 @@ from tests.support.lock_sim import LockRig
 
 pytestmark = [pytest.mark.gui, pytest.mark.asyncio]
 
-# Two boards: carts 1-4 on unit 1, carts 5-6 on unit 2.
-BOARDS = [{"unit": 1, "locks": 4}, {"unit": 2, "locks": 2}]
 UNLOCK_ROUTE = "/api/carts/{cart_id}/unlock"
 
 
@@ -52,15 +50,6 @@ class Bay:
             "carwash_edge_http_responses_total", {"route": route, "status": str(status)}
         )
         return value or 0.0
-
-
-@pytest_asyncio.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[LockRig]:
-    folder = tmp_path / "bus"
-    folder.mkdir()
-    started = await LockRig.start(folder, boards=BOARDS)
-    yield started
-    await started.close()  # after the edge (set up later, so stopped first)
 
 
 @pytest_asyncio.fixture

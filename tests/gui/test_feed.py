@@ -1,13 +1,17 @@
-"""The plate feed against real in-process edges: plate events are emitted through each edge's own
-event log and travel through its real SSE route to the table."""
+"""The plate feed against real in-process edges: plate events travel through each edge's real
+SSE route to the table. Most tests emit them through the edge's own event log (to script
+members, times and pictures); one reads a real car through the edge's plate service."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from PySide6.QtCore import QSettings, Qt
@@ -18,8 +22,11 @@ from console.platefeed import PlateRow
 from console.presenters.feed import THUMB_WIDTH, FeedPresenter, SettingsLastIds
 from console.services.pool import EdgeClients
 from console.ui.feed import COL_PICTURE, PlateFeedView
+from edge.camera.scene import BayScene, SceneParams
+from edge.plates import normalize
+from tests.conftest import Keys
 from tests.gui.conftest import LiveEdge, LiveEdgeFactory, wait_until
-from tests.gui.helpers_e import SignalWaiter, device_of, pool_for
+from tests.gui.helpers_e import SignalWaiter, device_of, emit_plate_read, pool_for
 from tests.support.serve_edge import start_edge_server
 
 pytestmark = [pytest.mark.gui, pytest.mark.asyncio]
@@ -28,11 +35,8 @@ MEMBER = {"name": "Ann Lee", "plan": "gold", "status": "active"}
 
 
 async def plate(bay: LiveEdge, text: str, *, member: dict[str, Any] | None = None,
-                seq: int | None = None) -> int:  # fmt: skip
-    latest = bay.edge.cache.latest
-    snapshot_seq = seq if seq is not None else (latest.seq if latest is not None else 0)
-    payload = {"plate": text, "score": 0.93, "member": member, "snapshot_seq": snapshot_seq}
-    return await bay.edge.events.emit("plate", payload)
+                seq: int | None = None, crop: bool = True) -> int:  # fmt: skip
+    return await emit_plate_read(bay, text, member=member, seq=seq, crop=crop)
 
 
 class Pools:
@@ -88,9 +92,14 @@ async def test_plates_arrive_and_search_filter_and_export(
         await plate(north, "CD-456")
         await plate(south, "ZAB12", member={"name": "Bob"})
         await wait_until(lambda: len(_plates(view)) == 4, 10)
-        assert _plates(view) == ["ZAB12", "CD-456", "XY999", "AB123"]  # newest first
+        assert _plates(view) == ["ZAB12", "CD456", "XY999", "AB123"]  # newest first
         row = view.proxy.visible_rows()[3]
         assert (row.device_name, row.site, row.member_label) == ("bay 1", "north", "Ann Lee")
+        assert (row.plan, row.match, row.member_status) == ("gold", "exact", "active")
+        assert row.crop_url == f"/api/plates/{row.read_id}/crop.jpg"
+        # The plate is the edge's normalised one; what was read is in the tooltip.
+        tip = view.proxy.data(view.proxy.index(1, 0), Qt.ItemDataRole.ToolTipRole)
+        assert tip.startswith('CD456 (read "CD-456") at bay 1, ')
 
         # Search (Ctrl+F focuses it): plate text without dashes/case, or the member's name.
         qtbot.keyClick(view, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
@@ -144,12 +153,14 @@ async def test_thumbnails_are_fetched_lazily_and_old_reads_get_a_placeholder(
     presenter, view = await _feed(qtbot, qsettings, pool)
     try:
         model = view.model
-        fetched: list[tuple[str, int]] = []
-        missing: list[tuple[str, int]] = []
+        fetched: list[tuple[str, str]] = []
+        missing: list[tuple[str, str]] = []
         presenter.thumbnailReady.connect(lambda k, s, _img: fetched.append((k, s)))
         presenter.thumbnailMissing.connect(lambda k, s: missing.append((k, s)))
         presenter.update_device(device_of(bay))
-        await plate(bay, "OLD1", seq=10**9)  # far beyond the edge's history
+        # No crop, and a picture far beyond the edge's history: nothing to show.
+        await plate(bay, "OLD1", seq=10**9, crop=False)
+        # A crop the edge does not have (no plate service yet): the read's snapshot instead.
         await plate(bay, "NEW1")
         await wait_until(lambda: len(_plates(view)) == 2, 10)
         # The view asks for the pictures it paints (maybe already did); the model fetches once.
@@ -157,8 +168,9 @@ async def test_thumbnails_are_fetched_lazily_and_old_reads_get_a_placeholder(
             model.data(model.index(i, COL_PICTURE), Qt.ItemDataRole.DecorationRole)
         new_row, old_row = model.row_at(0), model.row_at(1)
         await wait_until(lambda: len(fetched) == 1 and len(missing) == 1, 10)
-        assert fetched == [(device_of(bay).key, new_row.snapshot_seq)]
-        assert missing == [(device_of(bay).key, 10**9)]
+        assert new_row.crop_url is not None
+        assert fetched == [(device_of(bay).key, new_row.crop_url)]
+        assert missing == [(device_of(bay).key, f"seq:{10**9}")]
         thumb = model.data(model.index(0, COL_PICTURE), Qt.ItemDataRole.DecorationRole)
         assert isinstance(thumb, QImage)
         assert thumb.width() == THUMB_WIDTH
@@ -168,8 +180,8 @@ async def test_thumbnails_are_fetched_lazily_and_old_reads_get_a_placeholder(
         assert _is_flat(placeholder)
         assert old_row.plate == "OLD1"
         # Asked again: cached, no second fetch.
-        wanted: list[tuple[str, int]] = []
-        model.thumbnailWanted.connect(lambda k, s: wanted.append((k, s)))
+        wanted: list[PlateRow] = []
+        model.thumbnailWanted.connect(wanted.append)
         for i in range(2):
             model.data(model.index(i, COL_PICTURE), Qt.ItemDataRole.DecorationRole)
         assert wanted == []
@@ -211,8 +223,8 @@ async def test_resume_after_edge_restart_and_console_restart_loses_nothing(
         pool.credentials.set(device.key, bay.keys.operator)
         assert pool.client_for(device) is not old_client
         await plate(bay, "P4b")
-        await wait_until(lambda: _plates(view)[0] == "P4b", 10)
-        assert _plates(view) == ["P4b", "P4", "P3", "P2", "P1"]
+        await wait_until(lambda: _plates(view)[0] == "P4B", 10)
+        assert _plates(view) == ["P4B", "P4", "P3", "P2", "P1"]
         last_id = SettingsLastIds(qsettings).load(device.key)
         assert last_id is not None
 
@@ -249,5 +261,46 @@ async def test_the_table_keeps_only_the_newest_rows(
         await wait_until(lambda: _plates(view)[:1] == ["N11"], 10)
         assert _plates(view) == ["N11", "N10", "N09", "N08", "N07"]
         assert all(isinstance(r, PlateRow) for r in view.model.rows())
+    finally:
+        await presenter.aclose()
+
+
+async def test_a_real_read_from_the_handshake_reaches_the_feed_with_its_member_and_crop(
+    live_edge: LiveEdgeFactory, qtbot: QtBot, qsettings: QSettings, pools: Pools,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """No injected event: the edge's plate service reads a parked car of the synthetic bay
+    (offline reader), matches the club member, stores the read; the feed shows it."""
+    query = "width=960&height=540&fps=5&seed=8&cycle=30&stop=29&empty=1"
+    truth = BayScene(SceneParams.from_query(query)).state(5.0).plate
+    assert truth is not None
+    members = tmp_path / "members.json"
+    members.write_text(json.dumps([{"plate": truth, "id": "m-1", "name": "Cleo Park",
+                                    "plan": "unlimited"}]), encoding="utf-8")  # fmt: skip
+    bay = await live_edge(
+        name="bay 1",
+        camera={"source": f"synthetic://?{query}"},
+        plates={"members_file": str(members), "motion": {"enabled": False}},
+    )
+    await bay.edge.start_plates()  # start_async() starts it in production
+    pool = pools(bay)
+    presenter, view = await _feed(qtbot, qsettings, pool)
+    try:
+        presenter.update_device(device_of(bay))
+        await asyncio.sleep(1.0)  # the car comes to a stop
+        async with httpx.AsyncClient(base_url=bay.url, timeout=15) as client:
+            r = await client.post("/api/plates/recognize", json={"timeout_s": 10},
+                                  headers=Keys.auth(bay.keys.operator))  # fmt: skip
+        assert r.status_code == 200, r.text
+        read = r.json()["read"]
+        assert read["plate"] == normalize.clean(truth)
+        await wait_until(lambda: _plates(view) == [read["plate"]], 10)
+        row = view.proxy.visible_rows()[0]
+        assert (row.member_label, row.plan) == ("Cleo Park", "unlimited")
+        assert row.read_id == str(read["id"])
+        fetched: list[str] = []
+        presenter.thumbnailReady.connect(lambda _k, url, _img: fetched.append(url))
+        view.model.data(view.model.index(0, COL_PICTURE), Qt.ItemDataRole.DecorationRole)
+        await wait_until(lambda: fetched == [read["crop_url"]], 10)
     finally:
         await presenter.aclose()

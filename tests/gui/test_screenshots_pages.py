@@ -20,6 +20,7 @@ import pytest_asyncio
 from console.services.credentials import CredentialStore
 from tests.conftest import ROOT
 from tests.gui.conftest import LiveEdge, LiveEdgeFactory, wait_until
+from tests.gui.helpers_e import emit_plate_read
 from tests.support.xvfb import ARTIFACTS, ConsoleProcess, Xvfb, assert_not_blank
 
 pytestmark = [
@@ -70,12 +71,7 @@ def _keep(shot: Path, name: str) -> None:
 
 async def _plates(bay: LiveEdge, reads: list[tuple[str, dict[str, str] | None]]) -> None:
     for plate, member in reads:
-        latest = bay.edge.cache.latest
-        await bay.edge.events.emit(
-            "plate",
-            {"plate": plate, "score": 0.91, "member": member,
-             "snapshot_seq": latest.seq if latest is not None else 0},
-        )  # fmt: skip
+        await emit_plate_read(bay, plate, member=member, score=0.91)
 
 
 async def test_plate_feed_screenshot(

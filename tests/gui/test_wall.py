@@ -20,7 +20,10 @@ from edge.discovery import device_id
 from edge.keys import KeyStore
 from tests.conftest import EdgeFactory, Keys
 from tests.gui.conftest import EdgeProcessFactory, LiveEdgeFactory, synthetic, wait_until
+from tests.gui.helpers_e import emit_plate_read
+from tests.support.lock_sim import LockRig
 from tests.support.serve_edge import start_edge_server
+from tests.support.xvfb import ARTIFACTS
 
 pytestmark = pytest.mark.gui
 
@@ -284,13 +287,63 @@ async def test_tile_shows_the_last_plate_read_at_its_bay(
     console = await console_factory(edges=[(bay.url, bay.keys.viewer)], layout=(1, 1))
     wall = console.wall
     await wait_until(lambda: wall.look(0).live, 10, "a live picture")
-    latest = bay.edge.cache.latest
-    assert latest is not None
     # Through the edge's own event log and SSE route (P1 will emit these from real reads).
-    await bay.edge.events.emit(
-        "plate",
-        {"plate": "KA-123-B", "score": 0.93, "member": {"name": "Ann Lee", "plan": "gold"},
-         "snapshot_seq": latest.seq},
-    )  # fmt: skip
-    await wait_until(lambda: wall.tile(0).last_plate == "KA-123-B", 8, "the plate on the tile")
+    await emit_plate_read(bay, "KA-123-B", member={"name": "Ann Lee", "plan": "gold"})
+    await wait_until(lambda: wall.tile(0).last_plate == "KA123B", 8, "the plate on the tile")
     assert wall.tile(0).plate_member
+    await emit_plate_read(bay, "MX 4411")
+    await wait_until(lambda: wall.tile(0).last_plate == "MX4411", 8, "the next plate")
+    assert not wall.tile(0).plate_member
+
+
+@pytest.mark.asyncio
+async def test_tile_shows_the_cart_summary_of_a_bay_with_lock_boards(
+    rig: LockRig, live_edge: LiveEdgeFactory, console_factory: Any
+) -> None:
+    locked = await live_edge(
+        name="bay 1", width=160, height=90, fps=2, locks=rig.config.model_dump(mode="json")
+    )
+    await locked.edge.start_locks()  # live_edge starts the camera side only
+    plain = await live_edge(name="bay 2", width=160, height=90, fps=2)
+    console = await console_factory(
+        edges=[(locked.url, locked.keys.operator), (plain.url, plain.keys.viewer)], layout=(1, 2)
+    )
+    console.window.resize(1000, 600)
+    wall, view, carts = console.wall, console.wall_view, console.carts
+
+    def index_of(name: str) -> int:
+        return next(i for i, t in enumerate(wall.tiles) if t.device_name == name)
+
+    def shown(name: str) -> str:
+        summary = wall.carts(index_of(name))
+        return summary.text if summary is not None else ""
+
+    await wait_until(lambda: {t.device_name for t in wall.tiles} == {"bay 1", "bay 2"}, 10,
+                     "both bays on the wall")  # fmt: skip
+    await wait_until(lambda: shown("bay 1") == "Carts 6 free", 10, "the summary of bay 1")
+    await wait_until(lambda: view.tiles[index_of("bay 1")].carts_shown == "Carts 6 free", 2,
+                     "painted on the tile")  # fmt: skip
+    # A device without lock boards shows nothing about carts (once the edge said so).
+    plain_key = wall.tile(index_of("bay 2")).device_key
+    await wait_until(
+        lambda: (s := carts.section(plain_key)) is not None and s.enabled is False, 10,
+        "bay 2 answered: no lock boards",
+    )  # fmt: skip
+    assert wall.carts(index_of("bay 2")) is None
+    assert view.tiles[index_of("bay 2")].carts_shown == ""
+
+    # Unlocked from the console (the carts page's presenter: the one source of cart state).
+    key = wall.tile(index_of("bay 1")).device_key
+    task = carts.unlock(key, 2)
+    assert task is not None
+    await task
+    await wait_until(lambda: shown("bay 1") == "Carts 5 free · 1 out", 3, "one cart out")
+    await wait_until(lambda: view.tiles[index_of("bay 1")].carts_shown == "Carts 5 free · 1 out",
+                     2, "repainted")  # fmt: skip
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # for a look (not committed)
+    view.tiles[index_of("bay 1")].grab().save(str(ARTIFACTS / "wall-tile-carts.png"))
+    # A board that stops answering: its carts count as unknown (summary still current).
+    rig.thread.call(lambda: rig.sim.set_online(2, False))
+    await wait_until(lambda: shown("bay 1") == "Carts 3 free · 1 out · 2 unknown", 5,
+                     "board 2 silent")  # fmt: skip
+    assert rig.sim.coil_writes == [(2, True)]

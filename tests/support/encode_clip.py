@@ -49,8 +49,12 @@ def encode_clip(
     slices: int = 1,
     grain: float = 0.0,
     bitrate_kbps: int | None = None,
+    render: Callable[[int], np.ndarray] | None = None,
 ) -> Path:
     """Write ``round(fps * seconds)`` frames as an Annex-B H.264 file at ``path``; return it.
+
+    Frame ``n`` is the time-coded frame of ``value_fn(n)``, or ``render(n)`` (a BGR picture of
+    ``width`` x ``height``) when given, e.g. the synthetic bay (tests/support/scene_clip.py).
 
     ``grain`` (standard deviation in grey levels) adds sensor-like noise that changes every
     frame, as a real camera's does: it makes P-frames as costly to decode as a camera's rather
@@ -95,7 +99,7 @@ def encode_clip(
             stream.codec_context.options = {"preset": preset, "x264-params": x264_params}
             noise = _noise_pool(width, height, grain)
             for n in range(n_frames):
-                image = make_frame(width, height, fn(n))
+                image = render(n) if render is not None else make_frame(width, height, fn(n))
                 if noise:
                     image = cv2.add(image, noise[n % len(noise)], dtype=cv2.CV_8U)
                 frame = av.VideoFrame.from_ndarray(image, format="bgr24")

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from edge.cli import default_config_toml
 from edge.config import EdgeConfig, load_config, parse_listen, redact_url
@@ -16,7 +18,7 @@ def test_defaults_are_valid_and_described() -> None:
     config = EdgeConfig()
     assert config.camera.source.startswith("synthetic://")
     assert config.http.listen == "127.0.0.1:8080"
-    assert (config.guards.rss_limit_mb, config.guards.hot_c, config.guards.cool_c) == (250, 80, 70)
+    assert (config.guards.rss_limit_mb, config.guards.hot_c, config.guards.cool_c) == (400, 80, 70)
     models = (EdgeConfig, type(config.camera), type(config.snapshots), type(config.http),
               type(config.guards))  # fmt: skip
     for model in models:
@@ -92,3 +94,40 @@ def test_parse_listen() -> None:
     for bad in ("8080", ":80", "host:", "host:99999"):
         with pytest.raises(ValueError, match="HOST:PORT"):
             parse_listen(bad)
+
+
+def test_advertised_caps_follow_the_config() -> None:
+    from edge.runner import advertised_caps
+
+    assert advertised_caps(EdgeConfig(name="b")) == ("snapshot", "plates")
+    off = EdgeConfig.model_validate({"name": "b", "plates": {"policy": "none"}})
+    assert advertised_caps(off) == ("snapshot",)
+    board = {"enabled": True, "boards": [{"unit": 1, "locks": 2}]}
+    both = EdgeConfig.model_validate({"name": "b", "locks": board})
+    assert advertised_caps(both) == ("snapshot", "plates", "carts")
+
+
+def test_plate_policy_auto_follows_the_cloud_token() -> None:
+    assert EdgeConfig(name="b").plates.effective_policy() == "local"
+    token = EdgeConfig.model_validate({"name": "b", "plates": {"cloud": {"token": "k"}}})
+    assert token.plates.effective_policy() == "local_then_cloud"
+    fixed = {"name": "b", "plates": {"policy": "local", "cloud": {"token": "k"}}}
+    assert EdgeConfig.model_validate(fixed).plates.effective_policy() == "local"
+
+
+@pytest.mark.parametrize(
+    ("plates", "message"),
+    [
+        ({"roi": [0.5, 0.0, 0.4, 1.0]}, "x0 < x1"),
+        ({"formats": ["[A-Z"]}, "not a regular expression"),
+        ({"motion": {"enter_fraction": 0.05, "exit_fraction": 0.1}}, "hysteresis"),
+        ({"policy": "sometimes"}, "policy"),
+    ],
+)
+def test_bad_plate_settings_are_refused_with_their_path(
+    plates: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError) as err:
+        EdgeConfig.model_validate({"name": "b", "plates": plates})
+    assert message in str(err.value)
+    assert "plates" in str(err.value)

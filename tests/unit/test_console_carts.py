@@ -10,10 +10,12 @@ import pytest
 from console.carts import (
     OPERATOR_KEY_NEEDED,
     CartSection,
+    CartSummary,
     CartTile,
     Command,
     can_lock,
     can_unlock,
+    cart_summary,
     command_error_text,
     done_text,
     sensors_text,
@@ -96,3 +98,33 @@ def test_sensor_and_time_texts() -> None:
     at = datetime(2026, 11, 24, 15, 4, 5)
     assert done_text("unlock", "unlocked", at) == "Unlock confirmed: unlocked at 15:04:05"
     assert done_text("lock", "locked", at) == "Lock confirmed: locked at 15:04:05"
+
+
+# ---------------------------------------------------------------------- the wall tile's summary
+def test_cart_summary_counts_free_out_fault_and_unknown() -> None:
+    carts = {
+        n: CartTile(info(state, id=n, board=1 if n <= 6 else 2))
+        for n, state in enumerate(
+            ["locked", "locked", "unlocked", "in_use", "returned", "fault", "locked"], start=1
+        )
+    }
+    summary = cart_summary(section(carts=carts, boards_down=[2]))
+    assert summary == CartSummary(free=2, out=3, fault=1, unknown=1, current=True)
+    assert summary.text == "Carts 2 free · 3 out · 1 fault · 1 unknown"
+    assert [kind for kind, _text in summary.parts()] == ["free", "out", "fault", "unknown"]
+
+
+def test_cart_summary_shows_zero_free_and_greys_when_not_current() -> None:
+    carts = {1: CartTile(info("in_use", id=1))}
+    summary = cart_summary(section(carts=carts, reachable=False))
+    assert summary is not None
+    assert summary.text == "Carts 0 free · 1 out"
+    assert not summary.current
+    assert cart_summary(section(carts=carts, problem="no key")) == CartSummary(out=1, current=False)
+
+
+def test_no_cart_summary_without_lock_boards() -> None:
+    assert cart_summary(None) is None
+    assert cart_summary(CartSection("dev", "bay 1")) is None  # not known yet
+    assert cart_summary(CartSection("dev", "bay 1", enabled=False)) is None
+    assert cart_summary(section()) is None  # enabled, but no carts configured

@@ -223,3 +223,20 @@ def test_edge_errors_map_to_form_fields() -> None:
     assert nearest_field("guards", known) == "guards.rss_limit_mb"
     assert nearest_field("discovery.interfaces.0", known) == "discovery.interfaces"
     assert nearest_field("nowhere", known) is None
+
+
+def test_a_tuple_of_numbers_edits_as_numbers_and_is_no_change_when_equal() -> None:
+    # pydantic writes a fixed-length tuple with "prefixItems" (plates.roi: four fractions).
+    spec = FieldSpec("plates.roi", "Roi", "list", item_kind="number")
+    schema_spec = form_from_schema(
+        {"properties": {"roi": {"type": "array", "minItems": 2, "maxItems": 2,
+                                "prefixItems": [{"type": "number"}, {"type": "number"}]}}}
+    ).leaves()  # fmt: skip
+    assert [s.item_kind for s in schema_spec] == ["number"]
+    assert parse_text(spec, text_of(spec, [0, 0.5])) == [0.0, 0.5]
+    specs = [FieldSpec("plates.roi", "Roi", "list", item_kind="number")]
+    current = {"plates": {"roi": [0, 0, 1, 1]}}  # as JSON may carry whole floats
+    assert diff(current, {"plates.roi": [0.0, 0.0, 1.0, 1.0]}, specs) == []
+    assert [str(c) for c in diff(current, {"plates.roi": [0.0, 0.1, 1.0, 1.0]}, specs)] == [
+        "plates.roi: 0, 0, 1, 1 → 0, 0.1, 1, 1"
+    ]

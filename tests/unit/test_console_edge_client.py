@@ -188,6 +188,11 @@ async def test_picture_headers_are_read_and_checked(peer: tuple[Peer, EdgeClient
     recorder.handler = answer(404, {"error": "not_found", "message": "gone"})
     assert await client.snapshot_at(3) is None
     assert recorder.requests[-1].url.path == "/api/snapshots/3"
+    assert await client.plate_crop("/api/plates/r1/crop.jpg") is None
+    assert recorder.requests[-1].url.path == "/api/plates/r1/crop.jpg"
+    for bad in ("http://elsewhere/x.jpg", "//elsewhere/x.jpg", "/metrics", "/api/x.jpg?a=1"):
+        with pytest.raises(ValueError, match="not a crop path"):
+            await client.plate_crop(bad)
     with pytest.raises(EdgeApiError) as caught:
         await client.snapshot()  # a 404 for the newest picture is an error, not "none"
     assert caught.value.status == 404
@@ -262,12 +267,13 @@ async def test_config_calls_send_what_the_contract_says(peer: tuple[Peer, EdgeCl
 async def test_recent_events(peer: tuple[Peer, EdgeClient]) -> None:
     recorder, client = peer
     recorder.handler = answer(200, {"events": [
-        {"id": 9, "ts": "2026-11-24T15:00:00.000Z", "kind": "plate", "payload": {"plate": "AB1"}},
+        {"id": 9, "ts": "2026-11-24T15:00:00.000Z", "kind": "plate.read",
+         "payload": {"plate": "AB1"}},
     ]})  # fmt: skip
-    events = await client.recent_events(limit=5, kinds=["plate", "cart"])
-    assert [(e.id, e.kind, e.payload) for e in events] == [(9, "plate", {"plate": "AB1"})]
+    events = await client.recent_events(limit=5, kinds=["plate.read", "cart"])
+    assert [(e.id, e.kind, e.payload) for e in events] == [(9, "plate.read", {"plate": "AB1"})]
     assert recorder.requests[-1].url.params == httpx.QueryParams(
-        {"limit": "5", "kinds": "plate,cart"}
+        {"limit": "5", "kinds": "plate.read,cart"}
     )
     recorder.handler = answer(200, {"events": [{"id": "nine"}]})
     with pytest.raises(EdgeApiError, match="unreadable events"):

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
 from console.devicestats import Ring, Sampler, histogram_totals
-from console.platefeed import FeedFilter, PlateRow, row_from_event, write_csv
+from console.platefeed import CSV_COLUMNS, FeedFilter, PlateRow, row_from_event, write_csv
 from console.ui.feed import (
     COL_MEMBER,
     COL_PICTURE,
@@ -36,7 +36,7 @@ def _row(i: int, plate: str, *, member: dict[str, Any] | None = None, site: str 
     return row
 
 
-def test_rows_from_plate_payloads() -> None:
+def test_rows_from_plate_read_payloads() -> None:
     row = _row(1, "AB123", member={"name": "Ann Lee", "plan": "gold"})
     assert (row.plate, row.score, row.snapshot_seq, row.member_label, row.plan) == (
         "AB123", 0.9, 101, "Ann Lee", "gold",
@@ -46,7 +46,35 @@ def test_rows_from_plate_payloads() -> None:
     assert row_from_event("k", "n", "s", 3, T0, {"score": 0.5}) is None
     odd = row_from_event("k", "n", "s", 4, T0, {"plate": "X1", "snapshot_seq": True})
     assert odd is not None
-    assert (odd.snapshot_seq, odd.score) == (None, 0.0)
+    assert (odd.snapshot_seq, odd.score, odd.thumb_key) == (None, 0.0, None)
+    assert odd.ts == T0  # no captured_at: when the edge logged it
+
+
+def test_rows_from_the_full_plate_read_contract() -> None:
+    payload = {
+        "id": "r42", "plate": "KA123B", "text": "KA-123-B", "score": 0.91, "dscore": 0.88,
+        "recognizer": "local", "trigger": "handshake", "snapshot_seq": 7,
+        "captured_at": "2026-11-24T15:01:02.500Z", "box": {"xmin": 1, "ymin": 2, "xmax": 3,
+        "ymax": 4}, "region": "de", "vehicle": None, "candidates": [{"plate": "KA123B",
+        "score": 0.91}], "latency_ms": 140, "crop_url": "/api/plates/r42/crop.jpg",
+        "member": {"id": "m-7", "name": "Ann Lee", "plan": "gold", "status": "expired",
+                   "match": "fuzzy"},
+    }  # fmt: skip
+    row = row_from_event("k", "bay 1", "north", 12, T0, payload)
+    assert row is not None
+    assert (row.plate, row.text, row.read_id, row.snapshot_seq) == ("KA123B", "KA-123-B", "r42", 7)
+    assert row.ts == datetime(2026, 11, 24, 15, 1, 2, 500000, tzinfo=UTC)  # the picture's time
+    assert (row.member_label, row.plan, row.match, row.member_status) == (
+        "Ann Lee", "gold", "fuzzy", "expired",
+    )  # fmt: skip
+    assert row.crop_url == row.thumb_key == "/api/plates/r42/crop.jpg"
+    assert row_from_event("k", "bay 1", "north", 13, T0, {**payload, "member": None}) is not None
+    # A crop URL that is not a crop path on the same edge is ignored (the key goes with it).
+    for bad in ("http://elsewhere/api/plates/r42/crop.jpg", "//evil/x.jpg",
+                "/api/plates/../keys/crop.jpg", "/api/plates/r42/crop.jpg?x=1", 42):  # fmt: skip
+        other = row_from_event("k", "bay 1", "north", 14, T0, {**payload, "crop_url": bad})
+        assert other is not None
+        assert (other.crop_url, other.thumb_key) == (None, "seq:7"), bad
 
 
 def test_filter_by_text_site_device_member_and_time() -> None:
@@ -83,6 +111,7 @@ def test_csv_export_writes_the_rows_readably(tmp_path: Path) -> None:
     assert records[0]["time"] == "2026-11-24T15:00:00+00:00"
     assert records[1]["member"] == ""
     assert records[1]["snapshot_seq"] == "101"
+    assert list(records[0]) == list(CSV_COLUMNS)
     assert not list(tmp_path.glob("*.part"))
 
 
@@ -168,17 +197,17 @@ def test_model_is_bounded_newest_first_and_drops_duplicates() -> None:
 
 def test_model_asks_once_for_each_thumbnail() -> None:
     model = PlateTableModel()
-    wanted: list[tuple[str, int]] = []
-    model.thumbnailWanted.connect(lambda key, seq: wanted.append((key, seq)))
+    wanted: list[tuple[str, str | None]] = []
+    model.thumbnailWanted.connect(lambda row: wanted.append((row.device_key, row.thumb_key)))
     model.add_rows([_row(0, "A0"), _row(1, "A1")])
     for _ in range(3):
         for i in range(2):
             model.data(model.index(i, COL_PICTURE), Qt.ItemDataRole.DecorationRole)
-    assert wanted == [("bay-1", 101), ("bay-1", 100)]
+    assert wanted == [("bay-1", "seq:101"), ("bay-1", "seq:100")]
     changed: list[int] = []
     model.dataChanged.connect(lambda top, _b, _r: changed.append(top.row()))
     image = QImage(96, 54, QImage.Format.Format_RGB32)
-    model.set_thumbnail("bay-1", 100, image)
+    model.set_thumbnail("bay-1", "seq:100", image)
     assert changed == [1]
     assert model.data(model.index(1, COL_PICTURE), Qt.ItemDataRole.DecorationRole) is image
 

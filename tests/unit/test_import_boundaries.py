@@ -140,3 +140,29 @@ def test_edge_without_locks_starts_without_pyserial_or_pymodbus() -> None:
     loaded = _serial_modules_after_edge_run(board)
     assert "pymodbus" in loaded
     assert "serial" in loaded
+
+
+# ---------------------------------------------------------------------- plates (edge/plates)
+OCR = ("rapidocr", "onnxruntime", "httpx")
+_PLATES_RUN = _EDGE_RUN.replace("'locks': locks", "'plates': locks")
+
+
+def _ocr_modules_after_edge_run(plates: dict[str, object]) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", _PLATES_RUN, json.dumps(plates)],
+        cwd=ROOT, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return sorted({m.split(".")[0] for m in json.loads(out.stdout)} & set(OCR))
+
+
+def test_an_edge_with_plates_off_loads_no_ocr_and_no_http_client() -> None:
+    """With plates off an edge (a Pi Zero at a cart-only site) never loads RapidOCR, ONNX
+    Runtime or httpx; the cloud client comes with a token (the check can fail)."""
+    assert _ocr_modules_after_edge_run({"policy": "none"}) == []
+    assert "httpx" in _ocr_modules_after_edge_run({"policy": "cloud", "cloud": {"token": "t"}})
+
+
+@pytest.mark.parametrize("module", ["edge.plates.service", "edge.api.plates", "edge.plates.local"])
+def test_plate_modules_load_no_ocr_at_import(module: str) -> None:
+    loaded = _modules_after_import(module)
+    assert not sorted(m for m in loaded if m.split(".")[0] in ("rapidocr", "onnxruntime"))

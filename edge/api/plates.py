@@ -118,6 +118,7 @@ def add_plate_routes(api: FastAPI, edge: Edge, plates: ServiceGetter) -> None:
         service = plates()
         if service is None:
             return _error("plates_disabled", "the plate service is not running")
+        await service.refresh_members()
         body = service.status()
         if edge.store is not None:
             from edge.plates.store import read_count

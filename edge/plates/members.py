@@ -402,6 +402,11 @@ class MembersFile:
                     self._refresh(now)
         return self._list
 
+    @property
+    def loaded(self) -> MemberList:
+        """The list as last loaded, without looking at the file (no I/O: for status pages)."""
+        return self._list
+
     def reload(self) -> MemberList:
         """Read the file now, changed or not."""
         with self._lock:

@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from edge.plates.dedup import Deduper
 from edge.plates.members import MemberMatch, MembersFile
-from edge.plates.motion import PresenceDetector
+from edge.plates.motion import WORK_WIDTH, PresenceDetector
 from edge.plates.store import add_read, get_read
 from edge.plates.types import (
     Picture,
@@ -57,7 +57,6 @@ READ_EVENT = "plate.read"
 MEMBER_EVENT = "member.recognized"
 PLATES_TOPIC = "plates"  # outbox topic of plate.read (the cloud's ingest of reads)
 EVENTS_TOPIC = "events"
-MOTION_WIDTH = 320  # pixels: presence is judged on small grey pictures
 EPISODE_READ_HZ = 2.0  # reads per second while a vehicle is in the bay and not yet read
 SAME_SCENE_LEVEL = 6.0  # mean grey difference (0..255) under which two pictures show one scene
 
@@ -126,7 +125,7 @@ class PlateService:
         self.local = self._make_local()
         self.cloud = self._make_cloud()
         self.detector = PresenceDetector(cfg.motion, cfg.roi)
-        self._sync_members()
+        await self.refresh_members()  # loaded before the first car, off the loop
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._motion_loop(), name="plates-motion"),
@@ -420,11 +419,9 @@ class PlateService:
                 log.exception("plates: motion trigger step failed")
 
     async def _motion_step(self, snap: Snapshot) -> None:
-        from edge.plates.motion import downscale_gray
-
         if self.detector is None:
             return
-        gray = await asyncio.to_thread(_decode_gray, snap.jpeg, MOTION_WIDTH, downscale_gray)
+        gray = await asyncio.to_thread(_decode_gray, snap.jpeg)
         now = time.monotonic()
         self.detector.roi = self.config.roi  # hot
         change = self.detector.update(gray, now)
@@ -529,6 +526,13 @@ class PlateService:
             except (PlatesError, RecognizerError) as err:
                 log.debug("plates: interval read failed: %s", err)
 
+    async def refresh_members(self) -> None:
+        """Look at the members file now (re-read if it changed), in a worker thread."""
+        self._sync_members()
+        members = self.members
+        if members is not None:
+            await asyncio.to_thread(members.current)
+
     # ------------------------------------------------------------------ status
     def health(self) -> ComponentHealth:
         """For ``/api/health``: failing when the policy's reader cannot read at all."""
@@ -562,7 +566,7 @@ class PlateService:
             recognizers["platerecognizer"] = {"state": "not_configured"}
         members: dict[str, Any] = {"file": self._members_path, "count": 0, "error": None}
         if self.members is not None:
-            members["count"] = len(self.members.current())
+            members["count"] = len(self.members.loaded)  # no file I/O on the loop
             members["error"] = self.members.error
         return {
             "policy": self.config.effective_policy(),
@@ -577,13 +581,13 @@ def _picture(snap: Snapshot) -> Picture:
     return Picture(snap.jpeg, snap.seq, snap.captured_at, snap.width, snap.height)
 
 
-def _decode_gray(jpeg: bytes, width: int, downscale: Any) -> NDArray[np.uint8]:
-    """A small grey picture for the motion trigger: libjpeg-turbo scales while decoding."""
+def _decode_gray(jpeg: bytes) -> NDArray[np.uint8]:
+    """A small grey picture for the motion trigger: libjpeg-turbo scales while decoding (the
+    detector shrinks it the rest of the way)."""
     import simplejpeg
 
-    gray = simplejpeg.decode_jpeg(jpeg, colorspace="GRAY", min_width=width, fastdct=True)
-    result: NDArray[np.uint8] = downscale(gray[:, :, 0] if gray.ndim == 3 else gray, width)
-    return result
+    gray = simplejpeg.decode_jpeg(jpeg, colorspace="GRAY", min_width=WORK_WIDTH, fastdct=True)
+    return np.asarray(gray[:, :, 0] if gray.ndim == 3 else gray, np.uint8)
 
 
 def _thumb(picture: Picture) -> NDArray[np.uint8]:

@@ -38,6 +38,9 @@ def make_config(tmp_path: Path, **sections: dict[str, Any]) -> EdgeConfig:
     data: dict[str, Any] = {"name": "test-bay", "site": "test-site", "data_dir": str(tmp_path)}
     data.update(sections)
     data.setdefault("camera", {}).setdefault("source", "synthetic://?width=320&height=180&fps=20")
+    # Plate reading only where a test asks for it (a plates section): an edge started with
+    # start_async() otherwise loads the OCR models (~1 CPU-s) and reads every passing car.
+    data.setdefault("plates", {"policy": "none"})
     return EdgeConfig.model_validate(data)
 
 

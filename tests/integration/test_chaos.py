@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from edge.keys import KeyStore
-from tests.support.edge_process import EdgeProcess
+from tests.support.edge_process import PLATES_OFF, EdgeProcess
 from tests.support.rtsp import RtspServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -80,7 +80,7 @@ def test_camera_flapping_twenty_times(tmp_path: Path) -> None:
         config.write_text(
             f'[camera]\nsource = "{camera.url}"\nreconnect_max_s = {BACKOFF_CAP_S}\n'
             "read_timeout_s = 1.0\nconnect_timeout_s = 1.0\noffline_after_ms = 3000\n"
-            "[http]\nrate_limit_per_s = 1000.0\n"
+            "[http]\nrate_limit_per_s = 1000.0\n" + PLATES_OFF
         )
         # The camera drops while the edge is starting.
         edge = EdgeProcess(tmp_path, "--config", str(config), log_level="info").start()

@@ -23,7 +23,7 @@ from edge.keys import KeyStore
 from edge.live_config import MASK, ConfigManager, plain
 from edge.service import Edge
 from tests.conftest import EdgeFactory, Keys, client_for, first_frame
-from tests.support.edge_process import EdgeProcess
+from tests.support.edge_process import PLATES_OFF, EdgeProcess
 from tests.support.rtsp import RtspServer
 
 pytestmark = pytest.mark.integration
@@ -256,7 +256,7 @@ def _start_edge(tmp_path: Path, source: str, **camera: object) -> tuple[EdgeProc
     path = tmp_path / "bay.toml"
     lines = ['name = "bay-1"', "", "[camera]", f'source = "{source}"']
     lines += [f"{k} = {v!r}" for k, v in camera.items()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n" + PLATES_OFF, encoding="utf-8")
     proc = EdgeProcess(tmp_path, "--config", str(path), log_level="info").start()
     return proc, key, path
 

@@ -26,7 +26,7 @@ from edge.keys import KeyStore
 from edge.runner import _run_guards
 from edge.service import Edge
 from tests.conftest import EdgeFactory, Keys, first_frame
-from tests.support.edge_process import EdgeProcess
+from tests.support.edge_process import PLATES_OFF, EdgeProcess
 from tests.support.rtsp import RtspServer
 from tests.support.serve_edge import serve_edge
 
@@ -284,7 +284,7 @@ async def test_camera_flap_is_recorded_counted_and_survives_an_edge_restart(
         config.write_text(
             f'[camera]\nsource = "{camera.url}"\nreconnect_max_s = 1.0\nread_timeout_s = 1.0\n'
             "connect_timeout_s = 1.0\noffline_after_ms = 2000\n"
-            "[http]\nsse_keepalive_s = 1.0\n[discovery]\nenabled = false\n"
+            "[http]\nsse_keepalive_s = 1.0\n[discovery]\nenabled = false\n" + PLATES_OFF
         )
         edge = await asyncio.to_thread(EdgeProcess(tmp_path, "--config", str(config)).start)
         try:

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from edge.keys import KeyStore
-from tests.support.edge_process import EdgeProcess
+from tests.support.edge_process import PLATES_OFF, EdgeProcess
 from tests.support.framecode import psnr, read_timecode
 from tests.support.rtsp import RtspServer
 
@@ -91,12 +91,8 @@ def _config(data_dir: Path, source: str, **camera: object) -> Path:
     lines = ["[camera]", f'source = "{source}"']
     lines += [f"{k} = {v!r}" for k, v in camera.items()]
     lines += ["[http]", "rate_limit_per_s = 1000.0", "rate_limit_burst = 1000"]
-    # The time-coded test picture changes all over in every frame: to the motion trigger it is
-    # a vehicle that never leaves, whose plate burst decodes every frame. These tests measure
-    # the ingest alone (tests/integration/test_plates.py covers the plate triggers).
-    lines += ["[plates]", 'policy = "none"']
     path = data_dir / "edge.toml"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + PLATES_OFF)
     return path
 
 

@@ -17,6 +17,12 @@ from tests.support.procs import stop_process
 
 _LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
 
+# For edges on the time-coded test camera (tests/support/rtsp_server.py): its picture changes
+# all over in every frame, which the plate trigger takes for a car that never leaves; the plate
+# burst then decodes every frame and reads at 2 Hz, two cores' worth of noise in tests of the
+# stream itself. tests/integration/test_plates*.py test the plates.
+PLATES_OFF = '[plates]\npolicy = "none"\n'
+
 
 class EdgeProcess:
     """``with EdgeProcess(data_dir, "--source", url) as edge: edge.url ...``"""

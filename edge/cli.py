@@ -24,6 +24,7 @@ from edge.config import (
 )
 from edge.errors import ConfigError, KeyStoreError, SourceURLError
 from edge.keys import ROLES, KeyStore
+from edge.platform_support import UnsupportedPlatform, check_platform, missing_dependency_message
 from fleet_common.cli import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -114,12 +115,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "run":
+        try:
+            check_platform()
+        except UnsupportedPlatform as err:
+            print(f"carwash-edge: {err}", file=sys.stderr)
+            return EXIT_USAGE
         overrides: dict[str, object] = {}
         for flag, key in (("source", "camera.source"), ("listen", "http.listen"), ("name", "name")):
             if getattr(args, flag) is not None:
                 overrides[key] = getattr(args, flag)
         config = _load(args, overrides)
-        from edge.runner import run
+        try:  # the compiled dependencies load here, not at the command line's import
+            from edge.runner import run
+        except ImportError as err:
+            print(f"carwash-edge: {missing_dependency_message(err)}", file=sys.stderr)
+            return EXIT_FAILURE
 
         # The config API rewrites the file read, or writes DATA_DIR/edge.toml when there is none.
         path = config_file(args) or config.resolved_data_dir() / LIVE_CONFIG_FILENAME

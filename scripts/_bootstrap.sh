@@ -84,8 +84,10 @@ ensure_venv() {
     export_lock "$extras" "$reqs"
     log "installing $(grep -c '^[A-Za-z0-9]' "$reqs") packages pinned by uv.lock," \
       "each checked against its sha256 (--require-hashes)"
-    # sync, not install: the environment becomes exactly the lock (strays are removed).
-    "$UV" pip sync --quiet --python "$VENV/bin/python" --require-hashes "$reqs"
+    # sync, not install: the environment becomes exactly the lock (strays are removed). Wheels
+    # only (--no-build): a file whose hash does not match is refused, never replaced by a build
+    # from source.
+    "$UV" pip sync --quiet --python "$VENV/bin/python" --require-hashes --no-build "$reqs"
     log "installing carwash-fleet (editable, no dependencies: they came from the lock)"
     "$UV" pip install --quiet --python "$VENV/bin/python" --no-deps --no-build-isolation -e "$ROOT"
     echo "$want" >"$stamp"

@@ -1,19 +1,52 @@
 """The cloud's wire types (what edges and the console send to and get from it).
 
-Light on purpose, like :mod:`edge.wire`: pydantic and the standard library only. The models of
-enrolment, ingest and rollouts arrive with issue C1; the error body is shared from the start so
-every client parses errors of both services the same way.
+Light on purpose, like :mod:`edge.wire`: pydantic and the standard library only. The models live
+in :mod:`fleet_common.wire.cloud` (the edge's sync client imports them from there without
+depending on this package); this module is the cloud's own name for them.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from fleet_common.wire.cloud import (
+    Command,
+    CommandInfo,
+    CommandKind,
+    CommandList,
+    CommandRequest,
+    CommandResult,
+    DeviceInfo,
+    DeviceKey,
+    DeviceList,
+    EnrollRequest,
+    EnrollResponse,
+    EventKind,
+    GroupBy,
+    Health,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    IngestBatch,
+    IngestEvent,
+    IngestResult,
+    LoginRequest,
+    PlatePage,
+    PlateReadInfo,
+    RefreshRequest,
+    Role,
+    RollupList,
+    RollupRow,
+    ScopeKind,
+    SiteInfo,
+    SiteList,
+    StreamStatus,
+    TokenPair,
+)
+from fleet_common.wire.errors import ErrorBody
 
-
-class ErrorBody(BaseModel):
-    """Every error response: a stable machine code and a sentence for people."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    error: str = Field(description="Machine-readable code, e.g. `unauthorized`.")
-    message: str = Field(description="What went wrong, for people.")
+__all__ = [
+    "Command", "CommandInfo", "CommandKind", "CommandList", "CommandRequest", "CommandResult",
+    "DeviceInfo", "DeviceKey", "DeviceList", "EnrollRequest", "EnrollResponse", "ErrorBody",
+    "EventKind", "GroupBy", "Health", "HeartbeatRequest", "HeartbeatResponse", "IngestBatch",
+    "IngestEvent", "IngestResult", "LoginRequest", "PlatePage", "PlateReadInfo",
+    "RefreshRequest", "Role", "RollupList", "RollupRow", "ScopeKind", "SiteInfo", "SiteList",
+    "StreamStatus", "TokenPair",
+]  # fmt: skip

@@ -83,6 +83,9 @@ ERROR_CODES: Final[dict[str, ErrorCode]] = _codes(
     # cloud
     ("token_invalid", 401, "The enrolment token is unknown, used or expired."),
     ("device_revoked", 401, "This device's key was revoked."),
+    ("refresh_invalid", 401, "The refresh token is unknown, used, revoked or expired."),
+    ("bad_cursor", 422, "The paging cursor is not one this server handed out."),
+    ("unsupported_encoding", 415, "The body's Content-Encoding is neither gzip nor identity."),
 )
 
 

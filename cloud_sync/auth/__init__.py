@@ -1,0 +1,1 @@
+"""People: users and roles, passwords, access and refresh tokens, login rate limits."""

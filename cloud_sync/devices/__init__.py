@@ -1,0 +1,1 @@
+"""Devices: enrolment, keys, heartbeats and presence, remote commands."""

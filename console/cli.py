@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("console")
 
 STARTED_MONO = time.monotonic()  # as close to process start as this program gets
-PAGES = ("wall", "plates", "device", "alerts", "carts")
+# "config": the device page's Configuration tab, of the first edge that answers.
+PAGES = ("wall", "plates", "device", "alerts", "carts", "config")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,10 +69,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_NO_DISPLAY = 2
+
+
+def no_display_problem(
+    environ: Mapping[str, str] | None = None, platform: str | None = None
+) -> str:
+    """Why Qt cannot open a window here ("" when it can): on Linux (not macOS or Windows) a
+    desktop needs DISPLAY (X11) or WAYLAND_DISPLAY, unless QT_QPA_PLATFORM names one that needs
+    neither (offscreen, vnc, eglfs, linuxfb...)."""
+    env = os.environ if environ is None else environ
+    if not (platform or sys.platform).startswith("linux"):
+        return ""
+    names = [n.split(":")[0].strip() for n in env.get("QT_QPA_PLATFORM", "").split(";")]
+    names = [n for n in names if n] or ["xcb", "wayland"]
+    for name in names:
+        if name == "xcb" and env.get("DISPLAY"):
+            return ""
+        if name.startswith("wayland") and env.get("WAYLAND_DISPLAY"):
+            return ""
+        if name != "xcb" and not name.startswith("wayland"):
+            return ""  # offscreen, vnc, eglfs...: no desktop needed
+    return (
+        "no display: DISPLAY and WAYLAND_DISPLAY are not set (start it from the desktop, use"
+        " ssh -X, or set QT_QPA_PLATFORM=offscreen for a window nobody sees)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from console.settings import parse_layout
+    from console.services.settings import parse_layout
 
     layout: tuple[int, int] | None = None
     if args.layout is not None:
@@ -87,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke_test:
         # Before Qt loads: the smoke test never needs (or opens) a display.
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    problem = no_display_problem()
+    if problem:
+        # Qt would abort (SIGABRT, "Reinstalling the application may fix this problem").
+        print(f"carwash-console: {problem}", file=sys.stderr)
+        return EXIT_NO_DISPLAY
     try:
         return _run(args, layout, log_file)
     except KeyboardInterrupt:

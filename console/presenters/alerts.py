@@ -11,10 +11,8 @@ until it clears; when it comes back it is new.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -23,15 +21,20 @@ from PySide6.QtCore import QObject, Signal
 from console.presenters.base import Presenter
 from console.services.alerts import Alert, AlertThresholds, AlertTracker
 from console.services.discovery import Device
-from console.services.edge_client import EdgeClient, EdgeEvent
+from console.services.edge_client import ClientFor, EdgeClient, EdgeEvent
 from console.services.errors import ConsoleError, EdgeAuthError, EdgeUnreachable
-from edge.wire import Health, SnapshotInfo
+from console.services.status import DeviceState, DeviceStates
+from fleet_common.wire.edge import Health, SnapshotInfo
 
 log = logging.getLogger("console.alerts")
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+# An edge alert code → the console rule that says the same (shown once, as the edge's).
+_SAME_AS = {"stream_offline": "offline", "stream_stale": "stale", "lock_fault": "lock_fault"}
 
-ClientFor = Callable[[Device], EdgeClient]
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +69,15 @@ class AlertsPresenter(Presenter):
         *,
         thresholds: AlertThresholds | None = None,
         interval_s: float = 2.0,
+        states: DeviceStates | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._client_for = client_for
+        # Alone (tests), it keeps its own states; in the console they are the status
+        # presenter's, whose changes reach state_changed through the app.
+        self.states = states if states is not None else DeviceStates(on_change=self.state_changed)
+        self._state_alerts: dict[str, Alert] = {}  # device key → its offline/key_needed alert
         self.thresholds = thresholds if thresholds is not None else AlertThresholds()
         self._tracker = AlertTracker(self.thresholds)
         self.interval_s = interval_s
@@ -109,6 +117,27 @@ class AlertsPresenter(Presenter):
         self._tracker.forget(key)
         self._rules.pop(key, None)
         self._edge.pop(key, None)
+        self._state_alerts.pop(key, None)
+        self._publish()
+
+    def state_changed(self, key: str, state: DeviceState) -> None:
+        """The device's one state changed: its offline / key-needed alert follows it at once.
+        Back from offline, the edge's own alerts are dropped: a restarted edge raises again
+        what still holds (its "cleared" events for the old ones may never come)."""
+        before = self._state_alerts.pop(key, None)
+        watch = self._watches.get(key)
+        name = watch.device.name if watch is not None else key
+        if state.name in ("offline", "key_needed"):
+            code = state.name
+            severity = "critical" if code == "offline" else "warning"
+            keep = before is not None and before.code == code
+            since = before.since if keep and before is not None else (state.since or _now())
+            self._state_alerts[key] = Alert(
+                key=f"{key}:{code}", device_key=key, code=code, severity=severity,
+                message=f"{name}: {state.reason}", since=since,
+            )  # fmt: skip
+        if before is not None and before.code == "offline" and state.answers:
+            self._edge.pop(key, None)
         self._publish()
 
     # ------------------------------------------------------------------ acknowledge
@@ -138,18 +167,25 @@ class AlertsPresenter(Presenter):
         metrics: dict[str, float] = {}
         try:
             health = await client.health()
-            with contextlib.suppress(EdgeAuthError):  # a viewer key is needed for these
+            self.states.ok(key, authenticated=False, stream=health.stream_status)
+            try:  # a viewer key is needed for these
                 info = await client.info()
-            with contextlib.suppress(EdgeAuthError):
+                self.states.ok(key, authenticated=True)
                 metrics = await client.metrics()
-        except EdgeUnreachable:
+            except EdgeAuthError as err:
+                self.states.refused(key, err.status)
+        except EdgeUnreachable as err:
+            self.states.miss(key, err.message)
             health = info = None
         except ConsoleError as err:
             log.debug("%s: %s", client.base_url, err)
         if key not in self._watches:  # removed while polling
             return
         changes = self._tracker.update(watch.device, health, info, metrics, now=datetime.now(UTC))
-        self._rules[key] = {a.key: a for a in changes.active}
+        # Whether the edge is offline is the one state's to say (state_changed), not the
+        # tracker's own clock: the sidebar, the count and the tile say the same.
+        reachable = health is not None or info is not None
+        self._rules[key] = {a.key: a for a in changes.active if reachable or a.code != "offline"}
         self._publish()
 
     async def _follow(self, key: str) -> None:
@@ -170,7 +206,8 @@ class AlertsPresenter(Presenter):
         code = str(payload.get("code", ""))
         if event.kind != "alert" or not code:
             return
-        alert_key = f"{key}:edge:{code}"
+        where = "".join(f":{k}={payload[k]}" for k in ("board", "cart") if k in payload)
+        alert_key = f"{key}:edge:{code}{where}"
         alerts = self._edge.setdefault(key, {})
         if payload.get("active", True):
             alerts[alert_key] = Alert(
@@ -187,10 +224,19 @@ class AlertsPresenter(Presenter):
 
     # ------------------------------------------------------------------ state out
     def _active(self) -> list[tuple[Alert, str]]:
-        found = []
-        for source, table in (("console", self._rules), ("edge", self._edge)):
-            for alerts in table.values():
-                found += [(a, source) for a in alerts.values()]
+        """Every alert once: the edge's own alert wins over the console's rule of the same
+        meaning (a lock fault both raise; a camera stream the edge says is offline)."""
+        found: list[tuple[Alert, str]] = []
+        edge_codes: set[tuple[str, str]] = set()
+        for alerts in self._edge.values():
+            for alert in alerts.values():
+                found.append((alert, "edge"))
+                edge_codes.add((alert.device_key, _SAME_AS.get(alert.code, alert.code)))
+        for alerts in self._rules.values():
+            for alert in alerts.values():
+                if (alert.device_key, alert.code) not in edge_codes:
+                    found.append((alert, "console"))
+        found += [(a, "console") for a in self._state_alerts.values()]
         return found
 
     def _active_keys(self) -> set[str]:

@@ -14,8 +14,8 @@ its own answer (``enabled``), not from the zeroconf ``caps``, which an edge adde
 Commands carry a fresh uuid request id; one command per cart is in flight. A command the
 network lost is sent again once with the same id, which the edge answers with the first
 outcome (it moves no lock twice). The confirmed state or the error ends up on the cart's tile
-(:class:`console.carts.Command`) and as ``commandConfirmed`` / ``commandFailed``. A viewer key
-gets the edge's 403: the section becomes read-only ("operator key needed") and no further
+(:class:`console.models.cart_tiles.Command`) and as ``commandConfirmed`` / ``commandFailed``. A
+viewer key gets the edge's 403: the section becomes read-only ("operator key needed") and no further
 command is sent until the device's key changes.
 """
 
@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -33,7 +32,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 from PySide6.QtCore import QObject, Signal
 
-from console.carts import (
+from console.models.cart_tiles import (
     API_KEY_NEEDED,
     OPERATOR_KEY_NEEDED,
     UNREACHABLE,
@@ -47,13 +46,12 @@ from console.carts import (
 )
 from console.presenters.base import Presenter, tracked_slot
 from console.services.device import Device
-from console.services.edge_client import EdgeClient, EdgeEvent
+from console.services.edge_client import ClientFor, EdgeClient, EdgeEvent, cart_info
 from console.services.errors import ConsoleError, EdgeApiError, EdgeAuthError, EdgeUnreachable
-from edge.wire import CartCommandResult, CartInfo, CartList
+from fleet_common.wire.edge import CartCommandResult, CartList
 
 log = logging.getLogger("console.carts")
 
-ClientFor = Callable[[Device], EdgeClient]
 
 BACKOFF_MAX_S: Final = 15.0
 COMMAND_ATTEMPTS: Final = 2  # the second with the same request id: the edge's idempotency
@@ -266,9 +264,9 @@ class CartsPresenter(Presenter):
             }
             if "at" in payload:
                 update["changed_at"] = payload["at"]
-            try:
-                tile.info = CartInfo.model_validate({**tile.info.model_dump(), **update})
-            except ValidationError as err:  # a state this console does not know yet
+            try:  # a state this console does not know yet is shown as the edge's string
+                tile.info = cart_info({**tile.info.model_dump(), **update})
+            except ValidationError as err:
                 log.debug("%s: cart event not shown: %s", key, err)
             self._publish(watch)
         watch.events += 1
@@ -328,7 +326,7 @@ class CartsPresenter(Presenter):
         now = datetime.now().astimezone()
         tile.command = Command(act, request_id, "done", "", done_text(act, result.state, now), now)
         with contextlib.suppress(ValidationError):
-            tile.info = CartInfo.model_validate({**tile.info.model_dump(), "state": result.state})
+            tile.info = cart_info({**tile.info.model_dump(), "state": result.state})
         log.info("cart %d at %s: %s confirmed (%s)", cart_id, name, act, result.state)
         self.commandConfirmed.emit(key, cart_id, result)
         self._publish(watch)

@@ -3,8 +3,8 @@
 ``await show_device(key)`` loads the device's config, history and recent events and starts
 polling: every ``interval_s`` one round of ``/metrics``, ``/api/snapshot/info``,
 ``/api/health`` and a small picture (one request in flight at a time per device), turned into
-a :class:`console.devicestats.Sample`. Events follow live over SSE. Config calls need an admin
-key: without one the editor says so (``configUnavailable``) and the rest of the page works.
+a :class:`console.models.device_charts.Sample`. Events follow live over SSE. Config calls need an
+admin key: without one the editor says so (``configUnavailable``) and the rest of the page works.
 """
 
 from __future__ import annotations
@@ -19,20 +19,19 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from console.configform import Change, errors_by_path, merge_patch
-from console.devicestats import Sampler
+from console.models.config_form import Change, errors_by_path, merge_patch
+from console.models.device_charts import Sampler
 from console.presenters.base import Presenter, tracked_slot
 from console.services.discovery import Device
-from console.services.edge_client import EdgeClient, Picture
+from console.services.edge_client import ClientFor, EdgeClient, Picture
 from console.services.errors import ConsoleError, EdgeApiError, EdgeAuthError, EdgeUnreachable
-from edge.wire import SnapshotInfo
+from fleet_common.wire.edge import SnapshotInfo
 
 log = logging.getLogger("console.device")
 
 PICTURE_WIDTH = 480
 RECENT_EVENTS = 50
 
-ClientFor = Callable[[Device], EdgeClient]
 DeviceFor = Callable[[str], Device | None]
 
 
@@ -54,9 +53,9 @@ class DevicePresenter(Presenter):
 
     deviceShown = Signal(object)  # Device
     pictureReady = Signal(QImage, object)  # decoded picture, Picture (seq, age, status)
-    sampleAdded = Signal(object)  # console.devicestats.Sample
-    healthChanged = Signal(object)  # edge.wire.Health, or None while unreachable
-    infoChanged = Signal(object)  # edge.wire.SnapshotInfo
+    sampleAdded = Signal(object)  # console.models.device_charts.Sample
+    healthChanged = Signal(object)  # fleet_common.wire.edge.Health, or None while unreachable
+    infoChanged = Signal(object)  # fleet_common.wire.edge.SnapshotInfo
     unreachable = Signal(str)  # why the last poll failed
     eventsReset = Signal(list)  # list[EdgeEvent], newest first
     eventArrived = Signal(object)  # EdgeEvent

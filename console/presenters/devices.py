@@ -17,7 +17,7 @@ from console.services.credentials import Credentials
 from console.services.device import Device
 from console.services.discovery import DeviceDirectory, normalize_url
 from console.services.errors import ConsoleError
-from console.settings import ConsoleSettings
+from console.services.settings import ConsoleSettings
 
 log = logging.getLogger("console.devices")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -23,17 +23,21 @@ from urllib.parse import quote
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtGui import QImage
 
-from console.platefeed import PLATE_READ, PlateRow, row_from_event, write_csv
+from console.models.plate_rows import PLATE_READ, PlateRow, row_from_event, write_csv
 from console.presenters.base import Presenter
 from console.services.discovery import Device
-from console.services.edge_client import EdgeClient, EdgeEvent
-from console.services.errors import ConsoleError, EdgeApiError, EdgeUnreachable
+from console.services.edge_client import ClientFor, EdgeClient, EdgeEvent
+from console.services.errors import ConsoleError, EdgeApiError, EdgeAuthError, EdgeUnreachable
 
 log = logging.getLogger("console.feed")
 
 PLATE = PLATE_READ
 THUMB_WIDTH = 96
 RESUME_DELAY_S = 0.5
+# A bay that refuses the key (or has none) is asked again this often, and at once when its
+# client changes (a key was entered); the feed says nothing meanwhile: the device's one state
+# (key needed, on its tile, in the sidebar and the alerts) already does.
+KEY_RETRY_S = 15.0
 
 
 class LastIds(Protocol):
@@ -68,9 +72,6 @@ class SettingsLastIds:
 class _Follow:
     device: Device
     task: asyncio.Task[None]
-
-
-ClientFor = Callable[[Device], EdgeClient]
 
 
 class FeedPresenter(Presenter):
@@ -143,14 +144,26 @@ class FeedPresenter(Presenter):
         last = self._last_ids.load(key)
         first = last is None
         while (client := self._client(key)) is not None:
-            if first:
-                last = await self._recent(key, client)
-                first = False
-            async for event in client.follow_events(last_event_id=last, kinds=[PLATE]):
-                self._accept(key, event)
-                if event.id:
-                    last = event.id
+            try:
+                if first:
+                    last = await self._recent(key, client)
+                    first = False
+                async for event in client.follow_events(last_event_id=last, kinds=[PLATE]):
+                    self._accept(key, event)
+                    if event.id:
+                        last = event.id
+            except EdgeAuthError as err:
+                log.info("%s: plate feed waits for a key the edge accepts: %s", key, err)
+                await self._key_changed(key, client)
+                continue
             await asyncio.sleep(RESUME_DELAY_S)  # the stream ended: the client was replaced
+
+    async def _key_changed(self, key: str, client: EdgeClient) -> None:
+        """Wait until ``key``'s client is replaced (a key was entered), or KEY_RETRY_S."""
+        for _ in range(max(1, round(KEY_RETRY_S / RESUME_DELAY_S))):
+            if self._client(key) is not client:
+                return
+            await asyncio.sleep(RESUME_DELAY_S)
 
     async def _recent(self, key: str, client: EdgeClient) -> int | None:
         """First sight of a device: its recent plates; returns the newest id (None: none)."""

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
@@ -24,12 +25,13 @@ from typing import Final, Literal
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from console.carts import CartSummary
+from console.models.cart_tiles import CartSummary
 from console.presenters.base import Presenter
 from console.services.device import Device
-from console.services.edge_client import EdgeClient, Picture
-from console.services.errors import ConsoleError, EdgeAuthError
-from console.settings import DEFAULT_GROUP, AgeThresholds, ConsoleSettings
+from console.services.edge_client import ClientFor, Picture
+from console.services.errors import ConsoleError, EdgeAuthError, EdgeUnreachable
+from console.services.settings import DEFAULT_GROUP, AgeThresholds, ConsoleSettings
+from console.services.status import DeviceState, DeviceStates, plain_reason
 
 log = logging.getLogger("console.wall")
 
@@ -39,7 +41,6 @@ WIDTH_BUCKETS: Final = (160, 240, 320, 480, 640, 960, 1280, 1920)
 BACKOFF_FIRST_S: Final = 1.0
 BACKOFF_MAX_S: Final = 30.0
 
-ClientFor = Callable[[Device], EdgeClient]
 Badge = Literal["none", "green", "amber", "red"]
 
 
@@ -76,6 +77,8 @@ class Tile:
     offline_since: datetime | None = None
     last_plate: str = ""
     plate_member: bool = False
+    plate_at: datetime | None = None  # when the last plate was read
+    pinned: bool = False  # put here by the user (else placed automatically, in bay order)
     width: int = 320
     active: bool = True
     pictures: int = 0
@@ -107,19 +110,41 @@ def _age_text(age_ms: float) -> str:
     return f"{age_ms / 60_000:.0f} min"
 
 
-def look(tile: Tile, thresholds: AgeThresholds, now_mono: float | None = None) -> TileLook:
-    """How ``tile`` must look now. Never "live" for an unreachable edge, an offline stream or
-    a picture older than the red threshold."""
+def natural_key(text: str) -> list[tuple[int, int | str]]:
+    """ "bay 2" before "bay 10": digits compare as numbers."""
+    return [(0, int(p)) if p.isdigit() else (1, p.lower()) for p in re.split(r"(\d+)", text) if p]
+
+
+def look(
+    tile: Tile,
+    thresholds: AgeThresholds,
+    now_mono: float | None = None,
+    state: DeviceState | None = None,
+) -> TileLook:
+    """How ``tile`` must look now. Never "live" for an offline device (``state``, the one
+    state the sidebar and the alerts show too), an edge that refuses the key, an offline stream
+    or a picture older than the red threshold."""
     if tile.device_key is None:
         return TileLook("none", "", False, "No device")
     age = tile.age_ms(now_mono)
     age_text = _age_text(age) if age is not None else ""
-    offline = not tile.reachable or tile.stream_status == "offline"
+    if state is not None and state.name == "key_needed":
+        text = f"API KEY NEEDED\n{state.reason}\nRight-click or press K: Enter key…"
+        return TileLook("red", age_text, False, text)
+    if state is not None:
+        offline = state.name == "offline" or tile.stream_status == "offline"
+        problem = state.reason if state.name == "offline" else tile.problem
+        went = state.since if state.name == "offline" else tile.offline_since
+    else:
+        offline = not tile.reachable or tile.stream_status == "offline"
+        problem, went = tile.problem, tile.offline_since
     if offline:
-        since = tile.offline_since.strftime("%H:%M") if tile.offline_since else "?"
+        since = went.strftime("%H:%M") if went else "?"
         text = f"OFFLINE since {since}"
-        if tile.problem:
-            text += f"\n{tile.problem}"
+        if problem:
+            text += f"\n{problem}"
+        elif tile.stream_status == "offline":
+            text += "\nThe edge answers, but its camera sends no pictures."
         return TileLook("red", age_text, False, text)
     if age is None:
         return TileLook("none", "", False, tile.problem or "Connecting…")
@@ -142,11 +167,18 @@ class WallPresenter(Presenter):
         settings: ConsoleSettings,
         client_for: ClientFor,
         *,
+        states: DeviceStates | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.settings = settings
         self._client_for = client_for
+        self.states = (
+            states
+            if states is not None
+            else DeviceStates(on_change=lambda k, _s: self.state_changed(k))
+        )
+        self.home_sites: set[str] = set()  # sites whose bays fill empty tiles by themselves
         self.refresh_fps = settings.refresh_fps
         self._tile_fps = settings.tile_fps
         self.thresholds = settings.thresholds
@@ -158,6 +190,8 @@ class WallPresenter(Presenter):
         self.group = settings.group
         saved = settings.groups.get(self.group, [])
         self._assign(self.rows * self.cols, saved)
+        for tile in self._tiles:
+            tile.pinned = tile.device_key is not None  # the user's arrangement, kept
 
     # ------------------------------------------------------------------ reading
     @property
@@ -168,7 +202,19 @@ class WallPresenter(Presenter):
         return self._tiles[index]
 
     def look(self, index: int, now_mono: float | None = None) -> TileLook:
-        return look(self._tiles[index], self.thresholds, now_mono)
+        tile = self._tiles[index]
+        return look(tile, self.thresholds, now_mono, self.state(index))
+
+    def state(self, index: int) -> DeviceState | None:
+        """The one state of tile ``index``'s device (None: no device)."""
+        key = self._tiles[index].device_key
+        return self.states.state(key) if key is not None else None
+
+    def state_changed(self, key: str) -> None:
+        """The device's state changed (the status presenter): repaint its tiles."""
+        for tile in self._tiles:
+            if tile.device_key == key:
+                self.tileChanged.emit(tile.index)
 
     def carts(self, index: int) -> CartSummary | None:
         """The cart summary tile ``index`` shows (None: its device has no lock boards)."""
@@ -222,6 +268,7 @@ class WallPresenter(Presenter):
         """Show ``device_key`` (None: nothing) on tile ``index``; saved in the current group."""
         tile = self._tiles[index]
         self._set_device(tile, device_key)
+        tile.pinned = device_key is not None
         self._save()
         self.tileChanged.emit(index)
 
@@ -243,8 +290,10 @@ class WallPresenter(Presenter):
         self.settings.group = name
         for tile, key in zip(self._tiles, keys, strict=False):
             self._set_device(tile, key)
+            tile.pinned = key is not None
         for tile in self._tiles[len(keys) :]:
             self._set_device(tile, None)
+            tile.pinned = False
         for tile in self._tiles:
             self.tileChanged.emit(tile.index)
 
@@ -255,6 +304,8 @@ class WallPresenter(Presenter):
     def update_device(self, device: Device) -> None:
         new = device.key not in self._devices
         self._devices[device.key] = device
+        if device.source == "manual" and device.site:
+            self.home_sites.add(device.site)  # an edge the user added: its site is theirs
         for tile in self._tiles:
             if tile.device_key == device.key:
                 tile.device_name = device.name
@@ -270,20 +321,33 @@ class WallPresenter(Presenter):
         for tile in self._tiles:
             if tile.device_key == key:
                 self._set_device(tile, None)
+                tile.pinned = False
                 self.tileChanged.emit(tile.index)
         self._fill_empty_tiles()
 
+    def _home(self, device: Device) -> bool:
+        """Whether ``device`` may take an empty tile by itself: it is of the user's site (the
+        site of an edge added by URL; else of the first edge found). Edges of other sites found
+        on the LAN wait in the tile menu."""
+        if not self.home_sites:
+            for each in self._devices.values():
+                if each.site:
+                    self.home_sites.add(each.site)
+                    break
+        return not self.home_sites or not device.site or device.site in self.home_sites
+
     def _fill_empty_tiles(self) -> None:
-        """Devices on no tile go to empty tiles, in the order they were found."""
-        shown = {t.device_key for t in self._tiles}
-        waiting = [k for k in self._devices if k not in shown]
-        for tile in self._tiles:
-            if not waiting:
-                break
-            if tile.device_key is None:
-                self._set_device(tile, waiting.pop(0))
+        """The site's bays on the tiles not placed by the user, in bay order ("bay 2" before
+        "bay 10"); the user's placements stay where they are."""
+        pinned = {t.device_key for t in self._tiles if t.pinned and t.device_key is not None}
+        candidates = [d for k, d in self._devices.items() if k not in pinned and self._home(d)]
+        candidates.sort(key=lambda d: (natural_key(d.name or d.url), d.key))
+        order = [d.key for d in candidates]
+        free = [t for t in self._tiles if not t.pinned]
+        for tile, key in zip(free, order + [None] * len(free), strict=False):
+            if tile.device_key != key:
+                self._set_device(tile, key)
                 self.tileChanged.emit(tile.index)
-        self._save()
 
     def _set_device(self, tile: Tile, key: str | None) -> None:
         if tile.device_key == key:
@@ -294,6 +358,7 @@ class WallPresenter(Presenter):
         tile.image, tile.etag, tile.seq, tile.captured_at = None, None, -1, None
         tile.reachable, tile.problem, tile.offline_since = True, "", None
         tile.stream_status, tile.last_plate, tile.plate_member = "", "", False
+        tile.plate_at = None
         tile.wake.set()
 
     # ------------------------------------------------------------------ what the widgets tell
@@ -330,11 +395,14 @@ class WallPresenter(Presenter):
                 tile.active = active
                 tile.wake.set()
 
-    def show_plate(self, device_key: str, plate: str, member: bool) -> None:
+    def show_plate(
+        self, device_key: str, plate: str, member: bool, at: datetime | None = None
+    ) -> None:
         """The newest plate read of ``device_key`` (from the plate feed's events)."""
         for tile in self._tiles:
             if tile.device_key == device_key:
                 tile.last_plate, tile.plate_member = plate, member
+                tile.plate_at = datetime.now().astimezone() if at is None else at
                 self.tileChanged.emit(tile.index)
 
     def show_carts(self, device_key: str, summary: CartSummary | None) -> None:
@@ -382,12 +450,22 @@ class WallPresenter(Presenter):
     async def _fetch(self, tile: Tile, device: Device) -> bool:
         try:
             picture = await self._client_for(device).snapshot(width=tile.width, etag=tile.etag)
-        except EdgeAuthError:
+        except EdgeAuthError as err:
+            self.states.refused(device.key, err.status)
             self._went_offline(tile, "API key missing or rejected")
+            return False
+        except EdgeUnreachable as err:
+            self.states.miss(device.key, err.message)
+            self._went_offline(tile, plain_reason(err.message))
             return False
         except ConsoleError as err:
             self._went_offline(tile, str(err))
             return False
+        self.states.ok(
+            device.key,
+            authenticated=True,
+            stream=picture.stream_status if picture is not None else None,
+        )
         if picture is None:  # 304: the same frame; its age keeps growing
             tile.not_modified += 1
             if not tile.reachable:

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Literal
 
 from console.services.device import Device
-from edge.wire import Health, SnapshotInfo
+from fleet_common.wire.edge import Health, SnapshotInfo
 
 Severity = Literal["info", "warning", "critical"]
 _RANK: dict[str, int] = {"critical": 0, "warning": 1, "info": 2}

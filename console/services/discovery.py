@@ -31,6 +31,7 @@ from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from console.services.device import Device, Source
+from console.services.edge_client import KEEPALIVE_EXPIRY_S, STALE_CONNECTION_ERRORS
 from fleet_common.logs import QuietLogger
 
 __all__ = ["SERVICE_TYPE", "Device", "DeviceDirectory", "Source", "normalize_url"]
@@ -123,7 +124,12 @@ class DeviceDirectory:
             return
         self._running = True
         timeout = min(_PROBE_TIMEOUT_MAX_S, max(0.5, self.probe_interval_s))
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout), trust_env=False)
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            # Below the edge's keep-alive timeout (uvicorn: 5 s), as in the edge client.
+            limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S),
+            trust_env=False,
+        )
         if self.browse:
             await self._start_browsing()
         self._spawn(self._probe_loop(), "probe-loop")
@@ -234,7 +240,10 @@ class DeviceDirectory:
         if http is None:
             return "directory stopped"
         try:
-            response = await http.get(url + "/api/health")
+            try:
+                response = await http.get(url + "/api/health")
+            except STALE_CONNECTION_ERRORS:  # a kept-alive connection the edge just closed
+                response = await http.get(url + "/api/health")
             body = response.json()
         except (httpx.HTTPError, ValueError) as err:
             return str(err) or type(err).__name__

@@ -6,8 +6,9 @@ One :class:`EdgeClient` per edge (see :mod:`console.services.pool`), one keep-al
 transport errors and timeouts → :class:`EdgeUnreachable`, 401/403 → :class:`EdgeAuthError`,
 any other status ≥ 400 or an unreadable body → :class:`EdgeApiError`.
 
-Answers are read leniently: fields a newer edge adds are ignored, so a console keeps working
-across a fleet that is upgraded site by site.
+Answers are parsed with the edge's own wire models (:mod:`fleet_common.wire.edge`). They are
+response models, which ignore fields they do not know: a console keeps working across a fleet
+that is upgraded site by site, without a lenient re-parse.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar, get_args
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from console.services.device import Device
 from console.services.errors import (
     ConsoleError,
     EdgeApiError,
@@ -34,26 +36,47 @@ from console.services.errors import (
 )
 from console.services.promtext import parse_metrics
 from console.services.sse import SseMessage, SseParser
-from edge.wire import (
+from fleet_common.logs import QuietLogger
+from fleet_common.wire.edge import (
     H_AGE_MS,
     H_CAPTURED_AT,
     H_SEQ,
     H_STREAM_STATUS,
     CartCommandResult,
+    CartInfo,
     CartList,
+    CartStateName,
+    ConfigApplied,
+    ConfigDoc,
+    ConfigHistory,
+    ConfigVersionInfo,
+    EventList,
+    EventOut,
     Health,
     SnapshotInfo,
 )
-from fleet_common.logs import QuietLogger
 
 log = logging.getLogger("console.edge_client")
 
 M = TypeVar("M", bound=BaseModel)
-T = TypeVar("T")
+
+ClientFor: TypeAlias = Callable[[Device], "EdgeClient"]
+"""How a presenter gets a device's client before each use (:meth:`EdgeClients.client_for
+<console.services.pool.EdgeClients.client_for>` in the app, a stub in tests)."""
 
 # A tile polls pictures, a device page polls metrics and config, one SSE stream stays open:
 # a handful of connections per edge is plenty, kept alive between polls.
-_LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=4, keepalive_expiry=30.0)
+# The edge (uvicorn) closes an idle kept-alive connection after 5 s: the console drops its own
+# end sooner, so it rarely sends on a connection the edge has just closed (and when it does, an
+# idempotent GET is sent once more on a new connection: see EdgeClient._request).
+KEEPALIVE_EXPIRY_S = 4.0
+_LIMITS = httpx.Limits(
+    max_connections=8, max_keepalive_connections=4, keepalive_expiry=KEEPALIVE_EXPIRY_S
+)
+# What a kept-alive connection the server closed meanwhile looks like when it is reused.
+STALE_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError,
+)  # fmt: skip
 # Longer than twice the edge's SSE keepalive (15 s): a silent stream means a dead connection.
 SSE_READ_TIMEOUT_S = 35.0
 BACKOFF_MIN_S = 0.5
@@ -79,50 +102,29 @@ class EdgeEvent:
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigDoc:
-    version: int
-    config: dict[str, Any]
+_CART_STATES: frozenset[str] = frozenset(get_args(CartStateName))
+_STATE_FIELDS = ("state", "previous")
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigApplied:
-    version: int
-    config: dict[str, Any]
-    hot: list[str]
-    restarted: list[str]
+def cart_info(data: dict[str, Any]) -> CartInfo:
+    """One cart of ``GET /api/carts`` (or a cart event merged into one). A state this console
+    does not know yet (a newer edge's) is kept as the edge's own string rather than failing the
+    whole list: the carts page shows it as-is and the wall counts it unknown, never free."""
+    odd = {f: data[f] for f in _STATE_FIELDS if isinstance(data.get(f), str)}
+    odd = {f: v for f, v in odd.items() if v not in _CART_STATES}
+    info = CartInfo.model_validate({**data, **dict.fromkeys(odd, "unknown")})
+    # model_copy does not validate: the field holds the edge's string as it came.
+    return info.model_copy(update=odd) if odd else info
 
 
-@dataclass(frozen=True, slots=True)
-class ConfigVersionInfo:
-    version: int
-    created_at: datetime
-    source: str
-    reason: str
-    good: bool | None
-
-
-def lenient(model: type[M], data: Any) -> M:
-    """Validate ``data`` as ``model`` (``extra="forbid"``), dropping fields the model does not
-    know, at any depth, instead of failing: a newer edge may send more than we know of."""
-    for _ in range(20):  # each round removes every unknown field it finds
-        try:
-            return model.model_validate(data)
-        except ValidationError as err:
-            extras = [e["loc"] for e in err.errors() if e["type"] == "extra_forbidden"]
-            if not extras or len(extras) != len(err.errors()):
-                raise
-            for loc in extras:
-                _drop(data, loc)
-    return model.model_validate(data)
-
-
-def _drop(data: Any, loc: tuple[int | str, ...]) -> None:
-    node = data
-    for part in loc[:-1]:
-        node = node[part]
-    if isinstance(node, dict):
-        node.pop(loc[-1], None)
+def cart_list(data: Any) -> CartList:
+    """``GET /api/carts``'s answer, each cart read by :func:`cart_info`."""
+    if not isinstance(data, dict) or not isinstance(data.get("carts"), list):
+        return CartList.model_validate(data)  # fails with the model's own message
+    carts = [
+        cart_info(c) if isinstance(c, dict) else CartInfo.model_validate(c) for c in data["carts"]
+    ]
+    return CartList.model_validate({**data, "carts": []}).model_copy(update={"carts": carts})
 
 
 def parse_ts(text: str) -> datetime:
@@ -130,16 +132,10 @@ def parse_ts(text: str) -> datetime:
     return datetime.fromisoformat(text.strip())
 
 
-def _event(raw: Any) -> EdgeEvent:
-    """An ``EventOut`` dict as an :class:`EdgeEvent`; ``ValueError``/``KeyError``/``TypeError``
-    when it is not one."""
-    payload = raw["payload"]
-    if not isinstance(payload, dict):
-        raise TypeError("payload is not an object")
-    event_id = raw["id"]
-    if not isinstance(event_id, int) or isinstance(event_id, bool):
-        raise TypeError("id is not an integer")
-    return EdgeEvent(id=event_id, ts=parse_ts(raw["ts"]), kind=str(raw["kind"]), payload=payload)
+def _event(out: EventOut) -> EdgeEvent:
+    """An :class:`EventOut` as an :class:`EdgeEvent` (its time parsed); ``ValueError`` when the
+    time is not RFC 3339."""
+    return EdgeEvent(id=out.id, ts=parse_ts(out.ts), kind=out.kind, payload=out.payload)
 
 
 class EdgeClient:
@@ -208,14 +204,24 @@ class EdgeClient:
         (or a status listed in ``ok``)."""
         if self._closed:
             raise EdgeUnreachable(self.base_url, "client closed")
-        try:
-            response = await self._http.request(
-                method, path, params=params, headers=headers, json=json_body
-            )
-        except httpx.RequestError as err:
-            raise self._unreachable(err) from err
-        except RuntimeError as err:  # httpx: "the client has been closed" (aclose raced us)
-            raise EdgeUnreachable(self.base_url, "client closed") from err
+        attempts = 2 if method in ("GET", "HEAD") else 1  # idempotent: one retry is safe
+        for attempt in range(attempts):
+            try:
+                response = await self._http.request(
+                    method, path, params=params, headers=headers, json=json_body
+                )
+                break
+            except STALE_CONNECTION_ERRORS as err:
+                if attempt + 1 < attempts and not self._closed:
+                    log.debug("%s: %s on a kept-alive connection; once more", path, _describe(err))
+                    continue
+                raise self._unreachable(err) from err
+            except httpx.RequestError as err:
+                raise self._unreachable(err) from err
+            except RuntimeError as err:  # httpx: "the client has been closed" (aclose raced us)
+                raise EdgeUnreachable(self.base_url, "client closed") from err
+        else:  # pragma: no cover - every round breaks, continues or raises
+            raise EdgeUnreachable(self.base_url, "no answer")
         if response.status_code not in ok:
             self._check(response)
         return response
@@ -242,13 +248,19 @@ class EdgeClient:
         except ValueError as err:
             raise self._bad(response, f"answer from {path}", err) from err
 
-    async def _model(self, model: type[M], path: str, **kwargs: Any) -> M:
+    async def _model(self, model: type[M], path: str, *, what: str = "", **kwargs: Any) -> M:
+        """The answer from ``path`` parsed as ``model`` (fields a newer edge adds are ignored:
+        answers are :class:`~fleet_common.wire.base.ResponseModel`); an answer that does not fit
+        is an :class:`EdgeApiError` ``bad_response`` saying "unreadable ``what``"."""
         data = await self._json(path, **kwargs)
+        return self._validate(model, data, what or f"answer from {path}")
+
+    def _validate(self, model: type[M], data: Any, what: str) -> M:
         try:
-            return lenient(model, data)
+            return model.model_validate(data)
         except ValidationError as err:
             raise EdgeApiError(
-                self.base_url, 200, "bad_response", f"unreadable answer from {path}: {err}"
+                self.base_url, 200, "bad_response", f"unreadable {what}: {err}"
             ) from err
 
     # ------------------------------------------------------------------ status
@@ -319,10 +331,10 @@ class EdgeClient:
         params: dict[str, Any] = {"limit": limit}
         if kinds:
             params["kinds"] = ",".join(kinds)
-        data = await self._json("/api/events/recent", params=params)
+        listed = await self._model(EventList, "/api/events/recent", what="events", params=params)
         try:
-            return [_event(raw) for raw in data["events"]]
-        except (KeyError, TypeError, ValueError) as err:
+            return [_event(out) for out in listed.events]
+        except ValueError as err:
             raise EdgeApiError(
                 self.base_url, 200, "bad_response", f"unreadable events: {err!r}"
             ) from err
@@ -429,10 +441,10 @@ class EdgeClient:
     def _sse_event(self, message: SseMessage) -> EdgeEvent | None:
         try:
             raw = json.loads(message.data)
-            if "id" not in raw and message.id is not None:
+            if isinstance(raw, dict) and "id" not in raw and message.id is not None:
                 raw["id"] = int(message.id)
-            return _event(raw)
-        except (KeyError, TypeError, ValueError) as err:
+            return _event(EventOut.model_validate(raw))
+        except ValueError as err:  # pydantic's ValidationError is one
             log.debug("%s: skipping unreadable event %r: %r", self.base_url, message, err)
             return None
 
@@ -440,7 +452,13 @@ class EdgeClient:
     async def carts(self) -> CartList:
         """``GET /api/carts`` (viewer): every cart's state and the boards that do not answer;
         ``enabled`` is False on an edge without lock boards."""
-        return await self._model(CartList, "/api/carts")
+        data = await self._json("/api/carts")
+        try:
+            return cart_list(data)
+        except ValidationError as err:
+            raise EdgeApiError(
+                self.base_url, 200, "bad_response", f"unreadable answer from /api/carts: {err}"
+            ) from err
 
     async def unlock(self, cart_id: int, request_id: str) -> CartCommandResult:
         """``POST /api/carts/{id}/unlock`` (operator): answers once the bolt sensor confirms.
@@ -466,8 +484,7 @@ class EdgeClient:
     # ------------------------------------------------------------------ config
     async def config(self) -> ConfigDoc:
         """``GET /api/config`` (admin): the current version, secrets masked as ``"***"``."""
-        data = await self._json("/api/config")
-        return self._parse(_config_doc, data, "config")
+        return await self._model(ConfigDoc, "/api/config", what="config")
 
     async def config_schema(self) -> dict[str, Any]:
         """``GET /api/config/schema`` (admin): JSON schema with ``x-apply`` on every leaf."""
@@ -482,8 +499,10 @@ class EdgeClient:
         """``PUT /api/config``: replace the whole config (``"***"`` keeps a secret); ``if_match``
         → 412 (``EdgeApiError.status``) when the config changed since that version."""
         headers = {"If-Match": f'"{if_match}"'} if if_match is not None else None
-        data = await self._json("/api/config", method="PUT", json_body=config, headers=headers)
-        return self._parse(_config_applied, data, "config update")
+        return await self._model(
+            ConfigApplied, "/api/config", what="config update",
+            method="PUT", json_body=config, headers=headers,
+        )  # fmt: skip
 
     async def patch_config(
         self, patch: dict[str, Any], *, if_match: int | None = None
@@ -493,59 +512,37 @@ class EdgeClient:
         headers = {"Content-Type": "application/merge-patch+json"}
         if if_match is not None:
             headers["If-Match"] = f'"{if_match}"'
-        data = await self._json("/api/config", method="PATCH", json_body=patch, headers=headers)
-        return self._parse(_config_applied, data, "config update")
+        return await self._model(
+            ConfigApplied, "/api/config", what="config update",
+            method="PATCH", json_body=patch, headers=headers,
+        )  # fmt: skip
 
     async def config_history(self, limit: int = 50) -> list[ConfigVersionInfo]:
-        """``GET /api/config/history``: versions, newest first."""
-        data = await self._json("/api/config/history", params={"limit": limit})
-        return self._parse(lambda d: [_version_info(v) for v in d["versions"]], data, "history")
+        """``GET /api/config/history``: versions, newest first; each ``created_at`` is checked
+        to be an RFC 3339 time (:func:`parse_ts` reads it)."""
+        history = await self._model(
+            ConfigHistory, "/api/config/history", what="history", params={"limit": limit}
+        )
+        try:
+            for info in history.versions:
+                parse_ts(info.created_at)
+        except ValueError as err:
+            raise EdgeApiError(
+                self.base_url, 200, "bad_response", f"unreadable history: {err!r}"
+            ) from err
+        return history.versions
 
     async def config_version(self, version: int) -> ConfigDoc:
         """``GET /api/config/versions/{n}``."""
-        data = await self._json(f"/api/config/versions/{int(version)}")
-        return self._parse(_config_doc, data, "config version")
+        path = f"/api/config/versions/{int(version)}"
+        return await self._model(ConfigDoc, path, what="config version")
 
     async def rollback(self, version: int | None = None) -> ConfigApplied:
         """``POST /api/config/rollback``: to ``version``, or to the previous good one."""
         body = {} if version is None else {"version": version}
-        data = await self._json("/api/config/rollback", method="POST", json_body=body)
-        return self._parse(_config_applied, data, "rollback")
-
-    def _parse(self, build: Callable[[Any], T], data: Any, what: str) -> T:
-        try:
-            return build(data)
-        except (KeyError, TypeError, ValueError) as err:
-            raise EdgeApiError(
-                self.base_url, 200, "bad_response", f"unreadable {what}: {err!r}"
-            ) from err
-
-
-def _config_doc(data: Any) -> ConfigDoc:
-    if not isinstance(data["config"], dict):
-        raise TypeError("config is not an object")
-    return ConfigDoc(version=int(data["version"]), config=data["config"])
-
-
-def _config_applied(data: Any) -> ConfigApplied:
-    doc = _config_doc(data)
-    return ConfigApplied(
-        version=doc.version,
-        config=doc.config,
-        hot=[str(p) for p in data.get("hot", [])],
-        restarted=[str(c) for c in data.get("restarted", [])],
-    )
-
-
-def _version_info(data: Any) -> ConfigVersionInfo:
-    good = data.get("good")
-    return ConfigVersionInfo(
-        version=int(data["version"]),
-        created_at=parse_ts(data["created_at"]),
-        source=str(data.get("source", "")),
-        reason=str(data.get("reason", "")),
-        good=None if good is None else bool(good),
-    )
+        return await self._model(
+            ConfigApplied, "/api/config/rollback", what="rollback", method="POST", json_body=body
+        )
 
 
 def _error_body(response: httpx.Response) -> tuple[str, str, list[dict[str, Any]]]:

@@ -3,9 +3,9 @@
 A tile shows the cart's number, its board and lock, the state as a colour and an icon (drawn
 with QPainter, so it follows the theme and scales on high-DPI screens), the sensors (cart
 present, bolt) and since when. Unlock and Lock are enabled only when they make sense
-(:func:`console.carts.can_unlock` / :func:`~console.carts.can_lock`); both ask for confirmation
-first (``CartsView.confirm``, replaceable in tests), then show "Unlocking…" with a busy bar, and
-then the confirmed result or the error on the tile. Everything comes from
+(:func:`console.models.cart_tiles.can_unlock` / :func:`~console.models.cart_tiles.can_lock`); both
+ask for confirmation first (``CartsView.confirm``, replaceable in tests), then show "Unlocking…"
+with a busy bar, and then the confirmed result or the error on the tile. Everything comes from
 :class:`console.presenters.carts.CartsPresenter`; the page does no I/O.
 """
 
@@ -13,8 +13,17 @@ from __future__ import annotations
 
 from typing import Final
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPaintEvent, QPen, QResizeEvent
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -29,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.carts import (
+from console.models.cart_tiles import (
     STATE_LABELS,
     CartSection,
     CartTile,
@@ -48,6 +57,7 @@ STATE_COLOURS: Final = {
     "unlocked": QColor(33, 118, 210),
     "in_use": QColor(142, 68, 173),
     "returned": QColor(0, 150, 136),
+    "missing": QColor(230, 120, 0),
     "fault": QColor(210, 50, 50),
     "unknown": QColor(128, 128, 128),
 }
@@ -420,11 +430,25 @@ class CartsView(QWidget):
         width: int = self.scroll_area.viewport().width() - 40
         return max(1, width // (TILE_WIDTH + 10))
 
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
+    def reflow(self) -> None:
         columns = self._columns()
         for box in self.boxes.values():
             box.set_columns(columns)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.reflow()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        # Resized while another page showed, the hidden scroll area kept its old width: lay
+        # the carts out for the width they have now, before the first paint.
+        super().showEvent(event)
+
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
+        self.reflow()
+        QTimer.singleShot(0, self.reflow)  # once more, after the layout has settled
 
     # ------------------------------------------------------------------ commands
     def request(self, key: str, cart_id: int, action: str) -> None:

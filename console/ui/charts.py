@@ -1,7 +1,7 @@
 """The device page's charts: one small pyqtgraph plot per figure, fed :class:`Sample` points.
 
-Points are kept in bounded rings (:class:`console.devicestats.History`); the x axis is seconds
-before now, so the newest point is at 0 and the chart scrolls as samples arrive. Gaps (no
+Points are kept in bounded rings (:class:`console.models.device_charts.History`); the x axis is
+seconds before now, so the newest point is at 0 and the chart scrolls as samples arrive. Gaps (no
 figure from the edge, or the device unreachable) are NaN and drawn as breaks.
 """
 
@@ -12,7 +12,7 @@ import math
 import pyqtgraph as pg  # type: ignore[import-untyped]  # pyqtgraph ships no type hints
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from console.devicestats import SERIES, History, Sample
+from console.models.device_charts import SERIES, History, Sample
 
 # Plots, the series each draws (fps and latency draw two) and their place in a 2-column grid.
 PLOTS: tuple[tuple[str, str, tuple[str, ...], int, int], ...] = (

@@ -25,12 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from console.models.event_text import describe_event
 from console.presenters.device import DevicePresenter, summary
 from console.services.discovery import Device
-from console.services.edge_client import ConfigApplied, EdgeEvent, Picture
+from console.services.edge_client import EdgeEvent, Picture
 from console.ui.charts import ChartPanel
 from console.ui.config_editor import ConfigEditor
-from edge.wire import Health, SnapshotInfo
+from fleet_common.wire.edge import ConfigApplied, Health, SnapshotInfo
 
 MAX_EVENTS = 200
 PICTURE_SIZE = (320, 180)
@@ -73,6 +74,17 @@ class DevicePage(QWidget):
 
         self.events = QListWidget(self)
         self.events.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.events.setWordWrap(True)  # whole sentences, not "previous=un…"
+        self.events.setTextElideMode(Qt.TextElideMode.ElideNone)
+        # Shown until a device is chosen (Ctrl+3 with none selected): not empty charts.
+        self.hint = QLabel(
+            "No device chosen. Click an edge in the sidebar, or focus its tile on the live wall"
+            " (Tab or a click) and press Ctrl+3.",
+            self,
+        )
+        self.hint.setObjectName("deviceHint")
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("font-size: 14px; padding: 12px;")
 
         self.charts = ChartPanel(parent=self)
         self.editor = ConfigEditor(self)
@@ -101,6 +113,7 @@ class DevicePage(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(self.subtitle)
+        layout.addWidget(self.hint)
         layout.addLayout(grid)
         layout.addWidget(self.tabs, 1)
 
@@ -135,6 +148,8 @@ class DevicePage(QWidget):
         self.charts.clear()
         self.events.clear()
         self.health.clear()
+        self.hint.setVisible(False)
+        self.editor.reset()  # nothing of the previous device's page carries over
 
     def _picture(self, image: QImage, picture: Picture) -> None:
         self.last_image = image
@@ -192,7 +207,8 @@ class DevicePage(QWidget):
 
 def _event_item(event: EdgeEvent) -> QListWidgetItem:
     when = _local(event.ts)
-    item = QListWidgetItem(f"{when}  {event.kind}: {summary(event.payload)}")
+    item = QListWidgetItem(f"{when}  {describe_event(event.kind, event.payload)}")
+    item.setToolTip(f"{event.kind}: {summary(event.payload)}")  # the raw fields, for support
     severity: Any = event.payload.get("severity") if event.kind == "alert" else None
     if severity == "critical" or event.payload.get("status") == "offline":
         item.setForeground(QColor("#c62828"))

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.platefeed import FeedFilter, PlateRow
+from console.models.plate_rows import FeedFilter, PlateRow
 from console.presenters.feed import THUMB_WIDTH, FeedPresenter
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -20,10 +20,18 @@ from PySide6.QtWidgets import (
 )
 
 from console.services.device import Device
+from console.services.status import DeviceState
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
 ONLINE_COLOUR = QColor(46, 160, 67)
 OFFLINE_COLOUR = QColor(150, 150, 150)
+STATE_COLOURS = {
+    "connecting": QColor(190, 190, 190),
+    "online": ONLINE_COLOUR,
+    "degraded": QColor(219, 150, 20),
+    "offline": QColor(210, 50, 50),
+    "key_needed": QColor(150, 90, 210),
+}
 
 
 def dot_icon(colour: QColor, size: int = 12) -> QIcon:
@@ -111,8 +119,8 @@ class Sidebar(QWidget):
         self._sites: dict[str, QTreeWidgetItem] = {}
         self._items: dict[str, QTreeWidgetItem] = {}
         self._devices: dict[str, Device] = {}
-        self._online = dot_icon(ONLINE_COLOUR)
-        self._offline = dot_icon(OFFLINE_COLOUR)
+        self._states: dict[str, DeviceState] = {}
+        self._icons = {name: dot_icon(colour) for name, colour in STATE_COLOURS.items()}
 
     # ------------------------------------------------------------------ devices
     @property
@@ -122,7 +130,19 @@ class Sidebar(QWidget):
     def item_for(self, key: str) -> QTreeWidgetItem | None:
         return self._items.get(key)
 
+    def selected_key(self) -> str | None:
+        item = self.tree.currentItem()
+        key = item.data(0, KEY_ROLE) if item is not None else None
+        return key if isinstance(key, str) else None
+
+    def state_of(self, key: str) -> str:
+        """The state the item of ``key`` shows ("online", "offline", "key_needed"...)."""
+        item = self._items.get(key)
+        value = item.data(0, Qt.ItemDataRole.AccessibleDescriptionRole) if item else None
+        return value if isinstance(value, str) else ""
+
     def update_device(self, device: Device) -> None:
+        selected = self.selected_key()
         old = self._devices.get(device.key)
         self._devices[device.key] = device
         if old is not None and old.site != device.site:
@@ -133,18 +153,45 @@ class Sidebar(QWidget):
             item.setData(0, KEY_ROLE, device.key)
             self._site(device.site).addChild(item)
             self._items[device.key] = item
-        state = "online" if device.online else "offline"
         item.setText(0, device.name or device.url)
-        item.setIcon(0, self._online if device.online else self._offline)
-        item.setToolTip(0, f"{device.name} — {device.url} ({state}, {device.source})")
-        item.setData(0, Qt.ItemDataRole.AccessibleDescriptionRole, state)
+        self._paint(device.key)
         parent = item.parent()
         if parent is not None:
             parent.sortChildren(0, Qt.SortOrder.AscendingOrder)
+        self._reselect(selected)
+
+    def update_state(self, key: str, state: DeviceState) -> None:
+        """The device's one state (console.services.status): the dot and the tooltip."""
+        self._states[key] = state
+        self._paint(key)
+
+    def _paint(self, key: str) -> None:
+        item, device = self._items.get(key), self._devices.get(key)
+        if item is None or device is None:
+            return
+        state = self._states.get(key, DeviceState())
+        item.setIcon(0, self._icons[state.name])
+        tip = f"{device.name} — {device.url} ({state.label.lower()}, {device.source})"
+        if state.reason:
+            tip += f"\n{state.reason}"
+        item.setToolTip(0, tip)
+        item.setData(0, Qt.ItemDataRole.AccessibleDescriptionRole, state.name)
+
+    def _reselect(self, key: str | None) -> None:
+        """Keep the highlight on the device (not the row) when the tree was regrouped."""
+        if key is None:
+            return
+        item = self._items.get(key)
+        if item is not None and self.tree.currentItem() is not item:
+            self.tree.setCurrentItem(item)
 
     def remove_device(self, key: str) -> None:
+        selected = self.selected_key()
         self._devices.pop(key, None)
+        self._states.pop(key, None)
         self._take(key)
+        if selected != key:
+            self._reselect(selected)
 
     def _take(self, key: str) -> None:
         item = self._items.pop(key, None)
@@ -208,3 +255,65 @@ class Sidebar(QWidget):
         dialog.accepted.connect(lambda: self.addEdgeRequested.emit(dialog.url, dialog.api_key))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()  # window-modal, does not block the event loop
+
+
+class KeyDialog(QDialog):
+    """One API key for every bay of a site that needs one: "Enter key…" on a tile, or asked
+    by itself when edges that refuse (or lack) a key are found. Emits ``keyEntered(keys, key)``.
+    """
+
+    keyEntered = Signal(list, str)  # device keys, the API key
+
+    def __init__(
+        self,
+        site: str,
+        devices: dict[str, str],
+        *,
+        prompt: bool = False,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.site = site
+        self.devices: dict[str, str] = {}
+        self.setWindowTitle("API key needed" if prompt else "Enter API key")
+        self.intro = QLabel(self)
+        self.intro.setWordWrap(True)
+        self.key_edit = QLineEdit(self)
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key_edit.setPlaceholderText("cwe_… (viewer key or better)")
+        self.message = QLabel(self)
+        self.message.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("API key", self.key_edit)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.accepted.connect(self._check)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.intro)
+        layout.addLayout(form)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+        self.add_devices(devices)
+
+    def add_devices(self, devices: dict[str, str]) -> None:
+        self.devices.update(devices)
+        names = ", ".join(sorted(self.devices.values()))
+        where = f"site {self.site}" if self.site else "these edges"
+        count = len(self.devices)
+        self.intro.setText(
+            f"{count} edge{'s' if count != 1 else ''} of {where} need{'s' if count == 1 else ''}"
+            f" an API key: {names}.\nThe key is stored for each of them."
+        )
+
+    @property
+    def api_key(self) -> str:
+        return self.key_edit.text().strip()
+
+    def _check(self) -> None:
+        if not self.api_key:
+            self.message.setText("Enter the key the edge's administrator gave you.")
+            return
+        self.keyEntered.emit(list(self.devices), self.api_key)
+        self.accept()

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-from console.settings import ThemeMode
+from console.services.settings import ThemeMode
 
 _Role = QPalette.ColorRole
 _Group = QPalette.ColorGroup

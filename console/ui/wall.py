@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
 
-from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QColor,
+    QFocusEvent,
     QFont,
     QImage,
+    QKeyEvent,
     QKeySequence,
     QMouseEvent,
     QPainter,
     QPaintEvent,
+    QPen,
     QPixmap,
     QResizeEvent,
     QShortcut,
@@ -40,9 +46,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.carts import SUMMARY_STATES, CartSummary
+from console.models.cart_tiles import SUMMARY_STATES, CartSummary
 from console.presenters.wall import WallPresenter
-from console.settings import LAYOUTS, layout_name, parse_layout
+from console.services.settings import LAYOUTS, layout_name, parse_layout
 from console.ui.carts import state_colour
 
 log = logging.getLogger("console.wall")
@@ -70,8 +76,32 @@ class FirstPicture:
             log.info("first picture on screen after %.0f ms", ms)
 
 
+def plate_age_text(at: datetime | None, now: datetime | None = None) -> str:
+    """ "2 min ago" for a plate read at ``at``: the picture may show another car by now."""
+    if at is None:
+        return ""
+    seconds = ((now or datetime.now().astimezone()) - at).total_seconds()
+    if seconds < 60:
+        return "just now" if seconds < 10 else f"{seconds:.0f} s ago"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min ago"
+    return f"at {at:%H:%M}"
+
+
+def scaled_font(base: QFont, width: float, height: float) -> QFont:
+    """The tile's text grows with the tile (11 px text on a 1,900 px 4K tile is unreadable):
+    about 1/45 of the width, never below the desktop's font."""
+    font = QFont(base)
+    size = base.pointSizeF() if base.pointSizeF() > 0 else 9.0
+    font.setPointSizeF(max(size, min(width / 45.0, height / 18.0, 40.0)))
+    return font
+
+
 class TileWidget(QWidget):
     doubleClicked = Signal(int)
+    keyRequested = Signal(str)  # device key: "Enter key…"
+    restoreRequested = Signal()  # Esc: back to the grid
+    focused = Signal(int)  # index: the tile took the keyboard focus
 
     def __init__(
         self,
@@ -88,12 +118,19 @@ class TileWidget(QWidget):
         self.setMinimumSize(QSize(80, 60))
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._menu)
+        # Tiles take the keyboard focus (Tab, a click): Enter enlarges, K asks for a key.
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.menu: QMenu | None = None  # the last context menu (tests read it)
+        self.text_px = 0  # the pixel size of the last paint's text (tests read it)
         self._pixmap: QPixmap | None = None
         self._grey: QPixmap | None = None
         self._image: QImage | None = None
         self.live_shown = False  # what the last paint presented (tests read it)
         self.overlay_shown = ""
         self.carts_shown = ""  # the cart summary the last paint drew ("" none)
+        self.carts_current: bool | None = None  # ... and whether in colour (None: none drawn)
+        self.status_shown = ""  # the footer's status text
+        self.plate_shown = ""  # the footer's plate text
 
     def sizeHint(self) -> QSize:
         return QSize(320, 180)
@@ -119,9 +156,45 @@ class TileWidget(QWidget):
         self.doubleClicked.emit(self.index)
         event.accept()
 
-    def _menu(self, pos: object) -> None:
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = event.key()
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space):
+            self.doubleClicked.emit(self.index)
+        elif key == Qt.Key.Key_Escape:
+            self.restoreRequested.emit()
+        elif key == Qt.Key.Key_K:
+            self._ask_key()
+        elif key == Qt.Key.Key_Menu:
+            self._menu(self.rect().center())
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        super().focusInEvent(event)
+        self.focused.emit(self.index)
+        self.update()
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        super().focusOutEvent(event)
+        self.update()
+
+    def _ask_key(self) -> None:
+        key = self.presenter.tile(self.index).device_key
+        if key is not None:
+            self.keyRequested.emit(key)
+
+    def _menu(self, pos: QPoint) -> None:
         menu = QMenu(self)
         tile = self.presenter.tile(self.index)
+        state = self.presenter.state(self.index)
+        if tile.device_key is not None:
+            enter = menu.addAction("Enter key…")
+            enter.triggered.connect(self._ask_key)
+            if state is not None and state.name == "key_needed":
+                menu.setDefaultAction(enter)
+            menu.addSeparator()
         for key, device in sorted(self.presenter.devices.items(), key=lambda kv: kv[1].name):
             action = QAction(device.name or device.url, menu)
             action.setCheckable(True)
@@ -141,7 +214,8 @@ class TileWidget(QWidget):
             rates.addAction(rate)
         clear = menu.addAction("Empty tile")
         clear.triggered.connect(lambda: self.presenter.assign(self.index, None))
-        menu.popup(self.mapToGlobal(self.rect().center()))
+        self.menu = menu
+        menu.popup(self.mapToGlobal(pos))  # at the pointer (or the tile's centre from keys)
 
     # ------------------------------------------------------------------ painting
     def paintEvent(self, event: QPaintEvent) -> None:
@@ -167,11 +241,13 @@ class TileWidget(QWidget):
             painter.fillRect(rect, QColor(0, 0, 0, 110 if shown is not None else 0))
         self.live_shown = look.live and shown is not None
         self.overlay_shown = look.overlay
-        font = QFont(self.font())
+        state = self.presenter.state(self.index)
+        font = scaled_font(self.font(), self.width(), self.height())
         font.setBold(True)
         painter.setFont(font)
         metrics = painter.fontMetrics()
-        pad = 6.0
+        self.text_px = metrics.height()
+        pad = max(6.0, metrics.height() / 3)
         line = metrics.height() + 4
         # Name, top left, on a dark band so it reads on any picture.
         painter.fillRect(QRectF(0, 0, self.width(), line + pad), QColor(0, 0, 0, 140))
@@ -195,33 +271,71 @@ class TileWidget(QWidget):
         bottom = QRectF(0, self.height() - line - pad, self.width(), line + pad)
         painter.fillRect(bottom, QColor(0, 0, 0, 140))
         painter.setPen(QColor(220, 220, 220))
-        status = tile.stream_status or ("unreachable" if not tile.reachable else "")
+        # The footer says the one state when it is not plain online (never "online" under an
+        # OFFLINE overlay), else the camera stream's status.
+        if state is not None and state.name != "online":
+            status = state.label.lower()
+        else:
+            status = tile.stream_status or ("unreachable" if not tile.reachable else "")
+        self.status_shown = status
         painter.drawText(
             bottom.adjusted(pad, 0, -pad, 0),
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
             status,
         )
+        self.plate_shown = ""
         if tile.last_plate:
             painter.setPen(MEMBER_COLOUR if tile.plate_member else QColor(240, 240, 240))
             label = tile.last_plate + ("  ★ member" if tile.plate_member else "")
+            age = plate_age_text(tile.plate_at)
+            if age:
+                label += f"  ({age})"
+            self.plate_shown = label
             painter.drawText(
                 bottom.adjusted(pad, 0, -pad, 0),
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                 label,
             )
         summary = self.presenter.carts(self.index)
+        if summary is not None and state is not None and not state.working:
+            summary = replace(summary, current=False)  # last known numbers, greyed
         if summary is not None and self.height() >= 4 * (line + pad):
             self._paint_carts(painter, summary, bottom.top(), line, pad)
         else:
             self.carts_shown = ""
-        # The overlay that says the picture is not live.
+            self.carts_current = None
+        # The overlay that says the picture is not live: the first line big, the reason below
+        # it, wrapped inside the tile between the top and bottom bands.
         if look.overlay:
-            big = QFont(font)
-            big.setPointSizeF(max(9.0, min(22.0, self.height() / 14)))
-            painter.setFont(big)
-            painter.setPen(QColor(255, 255, 255))
-            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, look.overlay)
+            self._paint_overlay(painter, font, look.overlay, line + pad)
+        if self.hasFocus():
+            painter.setPen(QPen(QColor(80, 160, 255), 3))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(QRectF(self.rect()).adjusted(1.5, 1.5, -1.5, -1.5))
         painter.end()
+
+    def _paint_overlay(self, painter: QPainter, font: QFont, text: str, band: float) -> None:
+        title, _, rest = text.partition("\n")
+        area = QRectF(self.rect()).adjusted(band / 2, band + 4, -band / 2, -(2 * band + 4))
+        big = QFont(font)
+        big.setPointSizeF(max(font.pointSizeF() * 1.4, min(40.0, self.height() / 14)))
+        small = QFont(font)
+        small.setBold(False)
+        flags = int(Qt.AlignmentFlag.AlignHCenter) | int(Qt.TextFlag.TextWordWrap)
+        painter.setFont(big)
+        head = painter.boundingRect(area, flags, title)
+        painter.setFont(small)
+        body = painter.boundingRect(area, flags, rest) if rest else QRectF()
+        top = area.top() + max(0.0, (area.height() - head.height() - body.height()) / 2)
+        painter.setPen(QColor(255, 255, 255))
+        painter.setFont(big)
+        painter.drawText(QRectF(area.left(), top, area.width(), head.height()), flags, title)
+        if rest:
+            painter.setFont(small)
+            painter.setPen(QColor(235, 235, 235))
+            body_rect = QRectF(area.left(), top + head.height(), area.width(),
+                               max(0.0, area.bottom() - top - head.height()))  # fmt: skip
+            painter.drawText(body_rect, flags, rest)
 
     def _paint_carts(
         self, painter: QPainter, summary: CartSummary, bottom: float, line: float, pad: float
@@ -252,10 +366,42 @@ class TileWidget(QWidget):
             painter.drawText(QRectF(x, band.top(), width + 1, line), left, text)
             x += width + pad
         self.carts_shown = summary.text
+        self.carts_current = summary.current
+
+
+class AlertBanner(QPushButton):
+    """The wall's alert strip: the most severe active alert and how many more; a click opens
+    the alerts page. Hidden while nothing is wrong."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("wallAlerts")
+        self.setFlat(True)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setVisible(False)
+
+    def show_rows(self, rows: list[Any]) -> None:
+        active = [r for r in rows if not r.acknowledged]
+        if not active:
+            self.setText("")
+            self.setVisible(False)
+            return
+        first = active[0].alert
+        more = f"   (+{len(active) - 1} more)" if len(active) > 1 else ""
+        self.setText(f"⚠ {first.message}{more}")
+        colour = "#d23232" if first.severity == "critical" else "#db9614"
+        self.setStyleSheet(
+            f"QPushButton#wallAlerts {{ background: {colour}; color: white; font-weight: bold;"
+            " text-align: left; padding: 4px 8px; border-radius: 3px; }"
+        )
+        self.setVisible(True)
 
 
 class WallView(QWidget):
-    """The wall page: a toolbar (layout, group) and the grid of tiles."""
+    """The wall page: a toolbar (layout, group), the alert strip and the grid of tiles."""
+
+    keyRequested = Signal(str)  # device key
+    alertsRequested = Signal()
 
     def __init__(
         self,
@@ -267,6 +413,7 @@ class WallView(QWidget):
         self.presenter = presenter
         self.first_picture = first_picture
         self.enlarged: int | None = None
+        self.last_focused: int | None = None
         self.tiles: list[TileWidget] = []
         self._all_live_logged = False
 
@@ -285,11 +432,14 @@ class WallView(QWidget):
         bar.addWidget(self.group_box)
         bar.addWidget(self.save_group_button)
         bar.addStretch(1)
+        self.alert_banner = AlertBanner(self)
+        self.alert_banner.clicked.connect(self.alertsRequested)
         self.grid = QGridLayout()
         self.grid.setSpacing(4)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
         outer.addLayout(bar)
+        outer.addWidget(self.alert_banner)
         outer.addLayout(self.grid, 1)
 
         self.escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
@@ -313,9 +463,13 @@ class WallView(QWidget):
             self.grid.removeWidget(tile)
             tile.deleteLater()
         self.tiles = []
+        self.last_focused = None
         for index in range(rows * cols):
             tile = TileWidget(self.presenter, index, self.first_picture, self)
             tile.doubleClicked.connect(self.toggle_enlarged)
+            tile.keyRequested.connect(self.keyRequested)
+            tile.restoreRequested.connect(self.restore)
+            tile.focused.connect(self._focused)
             self.grid.addWidget(tile, index // cols, index % cols)
             self.tiles.append(tile)
         for r in range(8):
@@ -328,6 +482,20 @@ class WallView(QWidget):
             self.layout_box.insertItem(self.layout_box.count() - 1, name)
             index = self.layout_box.findText(name)
         self.layout_box.setCurrentIndex(index)
+
+    def chosen_device(self) -> str | None:
+        """The device of the enlarged tile, else of the tile that last had the focus."""
+        index = self.enlarged if self.enlarged is not None else self.last_focused
+        if index is None or index >= len(self.tiles):
+            return None
+        return self.presenter.tile(index).device_key
+
+    def show_alerts(self, rows: list[Any]) -> None:
+        """The active alerts (AlertsPresenter.alertsChanged): shown on the wall too."""
+        self.alert_banner.show_rows(rows)
+
+    def _focused(self, index: int) -> None:
+        self.last_focused = index
 
     def _tile_changed(self, index: int) -> None:
         if index < len(self.tiles):

@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import SignalInstance
 
-from console.platefeed import PLATE_READ, normalise_plate
+from console.models.plate_rows import PLATE_READ, normalise_plate
 from console.services.credentials import CredentialStore
 from console.services.discovery import Device
 from console.services.pool import EdgeClients

@@ -20,7 +20,7 @@ import pytest_asyncio
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from console.carts import OPERATOR_KEY_NEEDED
+from console.models.cart_tiles import OPERATOR_KEY_NEEDED
 from console.presenters.carts import CartsPresenter
 from console.services.device import Device
 from console.services.pool import EdgeClients
@@ -293,3 +293,32 @@ async def test_an_edge_without_locks_is_listed_and_not_polled_every_second(
     finally:
         await presenter.aclose()
         await pool.aclose()
+
+
+def _columns_shown(view: CartsView, key: str) -> int:
+    """How many columns the carts of ``key`` stand in on screen (distinct left edges)."""
+    box = view.boxes[key]
+    return len({tile.geometry().x() for tile in box.tiles.values()})
+
+
+async def test_carts_reflow_after_a_resize_while_another_page_showed(
+    bay: Bay, console_factory: Any
+) -> None:
+    console = await console_factory(edges=[(bay.edge.url, bay.edge.keys.operator)], layout=(1, 1))
+    window, view = console.window, console.carts_view
+    window.resize(700, 600)
+    window.show_page("carts")
+    await wait_until(lambda: len(view.boxes) == 1, 10, "the bay's carts on the page")
+    key = next(iter(view.boxes))
+    await wait_until(lambda: len(view.boxes[key].tiles) == 6, 10, "six carts")
+    await wait_until(lambda: _columns_shown(view, key) <= 2, 5, "narrow: one or two columns")
+    # Another page shows while the window grows; then the carts page comes back.
+    window.show_page("wall")
+    window.resize(1800, 900)
+    await wait_until(lambda: console.wall_view.width() > 1200, 5, "the wall took the width")
+    window.show_page("carts")
+    await wait_until(lambda: view.scroll_area.viewport().width() > 1200, 5, "the page is wide")
+    await wait_until(lambda: _columns_shown(view, key) >= 5, 5, "the carts use the width")
+    # ... and nothing stands beyond the visible width.
+    right = max(t.mapTo(view, t.rect().topRight()).x() for t in view.boxes[key].tiles.values())
+    assert right <= view.scroll_area.viewport().width()

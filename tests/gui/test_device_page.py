@@ -11,14 +11,18 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QLineEdit
 from pytestqt.qtbot import QtBot
 
 from console.presenters.device import DevicePresenter
 from console.services.discovery import Device
 from console.services.errors import ConsoleError
 from console.services.pool import EdgeClients
+from console.ui.config_editor import TableEditor
 from console.ui.device_page import DevicePage
+from edge.live_config import ConfigManager
 from tests.conftest import Keys
 from tests.gui.conftest import (
     EdgeProcessFactory,
@@ -28,6 +32,7 @@ from tests.gui.conftest import (
     wait_until,
 )
 from tests.gui.helpers_e import SignalWaiter, pool_for
+from tests.support.lock_sim import LockRig
 
 pytestmark = [pytest.mark.gui, pytest.mark.asyncio]
 
@@ -139,7 +144,8 @@ async def test_charts_health_picture_and_events_from_a_real_edge(
     await bay.edge.events.emit(
         "alert", {"code": "hot", "severity": "warning", "active": True, "message": "81 °C"}
     )
-    await wait_until(lambda: any("alert" in t and "81 °C" in t for t in view.event_texts()), 10)
+    # Written for people: "Warning: 81 °C", not "alert: code=hot, severity=warning, ...".
+    await wait_until(lambda: any(t.endswith("Warning: 81 °C") for t in view.event_texts()), 10)
 
 
 async def test_config_editor_is_built_from_the_real_schema(
@@ -150,11 +156,13 @@ async def test_config_editor_is_built_from_the_real_schema(
     await page.presenter.show_device(page.device.key)
     fields = page.view.editor.fields
     target = fields["camera.freshness_target_ms"]
-    assert isinstance(target.widget, QSpinBox)
-    assert (target.widget.minimum(), target.widget.maximum()) == (100, 60_000)
-    assert target.widget.value() == 2500
+    # Numbers are typed (a value out of bounds is explained, never silently snapped back).
+    assert isinstance(target.widget, QLineEdit)
+    assert target.widget.placeholderText() == "≥ 100 and ≤ 60000"
+    assert target.widget.text() == "2500"
+    assert target.value() == 2500
     assert target.widget.toolTip().startswith("Oldest picture the edge may serve")
-    assert isinstance(fields["camera.connect_timeout_s"].widget, QDoubleSpinBox)
+    assert isinstance(fields["camera.connect_timeout_s"].widget, QLineEdit)
     assert isinstance(fields["discovery.enabled"].widget, QCheckBox)
     transport = fields["camera.rtsp_transport"].widget
     assert isinstance(transport, QComboBox)
@@ -180,9 +188,9 @@ async def test_change_a_hot_value_diff_apply_then_history_and_rollback(
     await page.presenter.show_device(page.device.key)
     before = await page.edge_config()
     quality = editor.fields["snapshots.jpeg_quality"].widget
-    assert isinstance(quality, QSpinBox)
-    assert quality.value() == 85
-    quality.setValue(70)
+    assert isinstance(quality, QLineEdit)
+    assert quality.text() == "85"
+    quality.setText("70")
     assert editor.pending.toPlainText() == "snapshots.jpeg_quality: 85 → 70"
     # Declined: nothing is sent.
     page.answer = False
@@ -220,7 +228,7 @@ async def test_change_a_hot_value_diff_apply_then_history_and_rollback(
     assert "snapshots.jpeg_quality: 70 → 85" in text
     rolled = await page.edge_config()
     assert rolled["config"]["snapshots"]["jpeg_quality"] == 85
-    assert quality.value() == 85
+    assert quality.text() == "85"
 
 
 async def test_a_value_the_edge_refuses_is_shown_at_its_field(
@@ -278,3 +286,119 @@ async def test_an_unknown_device_is_an_error_not_a_crash(
     with pytest.raises(ConsoleError, match="no device"):
         await page.presenter.show_device("nope")
     assert page.presenter.device is None
+
+
+async def test_config_of_an_edge_with_lock_boards_edits_and_applies(
+    rig: LockRig, live_edge: LiveEdgeFactory, page_for: PageFactory
+) -> None:
+    bay = await live_edge(name="bay 1", locks=rig.config.model_dump(mode="json"))
+    assert bay.edge.store is not None
+    manager = ConfigManager(
+        bay.edge, bay.edge.store, path=bay.data_dir / "edge.toml", emit=bay.edge.events.emit
+    )
+    await manager.start()
+    bay.edge.live = manager
+    try:
+        await _edit_and_apply_boards(bay, page_for)
+    finally:
+        await manager.stop()
+
+
+async def _edit_and_apply_boards(bay: LiveEdge, page_for: PageFactory) -> None:
+    page = await page_for(bay)
+    editor = page.view.editor
+    await page.presenter.show_device(page.device.key)
+    before = await page.edge_config()
+    # The boards are a table, one row per board; nothing is pending before any edit.
+    boards = editor.fields["locks.boards"]
+    assert isinstance(boards.widget, TableEditor)
+    table = boards.widget.table
+    assert table.rowCount() == 2
+    titles = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
+    unit, locks = titles.index("Unit"), titles.index("Locks")
+    assert [table.item(r, unit).text() for r in range(2)] == ["1", "2"]
+    assert [table.item(r, locks).text() for r in range(2)] == ["4", "2"]
+    # Tall enough for its rows (not a row and a half in a tall form).
+    rows_height = sum(table.rowHeight(r) for r in range(table.rowCount()))
+    assert table.viewport().height() >= rows_height, (table.viewport().height(), rows_height)
+    assert editor.pending.toPlainText() == ""
+    assert editor.pending_changes() == []
+
+    # A hot value elsewhere: only that key is sent, and the edge takes it.
+    sent: list[dict[str, Any]] = []
+    patch = page.presenter.client.patch_config  # type: ignore[union-attr]
+
+    async def spy(body: dict[str, Any], **kwargs: Any) -> Any:
+        sent.append(body)
+        return await patch(body, **kwargs)
+
+    page.presenter.client.patch_config = spy  # type: ignore[union-attr,method-assign]
+    editor.fields["snapshots.jpeg_quality"].widget.setText("70")
+    assert editor.pending.toPlainText() == "snapshots.jpeg_quality: 85 → 70"
+    async with SignalWaiter(page.presenter.configApplied, timeout_s=15) as applied:
+        editor.apply_button.click()
+    assert sent == [{"snapshots": {"jpeg_quality": 70}}]
+    assert applied.args[0].config["locks"]["boards"] == before["config"]["locks"]["boards"]
+
+    # A cell of the table: the second board gets a third lock.
+    await wait_until(lambda: editor.version == applied.args[0].version, 10, "form reloaded")
+    table = boards.widget.table
+    table.item(1, locks).setText("3")
+    assert "locks.boards" in editor.pending.toPlainText()
+    async with SignalWaiter(page.presenter.configApplied, timeout_s=20) as applied:
+        editor.apply_button.click()
+    assert sent[-1]["locks"]["boards"][1]["locks"] == 3
+    after = await page.edge_config()
+    assert [b["locks"] for b in after["config"]["locks"]["boards"]] == [4, 3]
+    await wait_until(lambda: editor.version == after["version"], 10, "form reloaded")
+    assert editor.pending.toPlainText() == ""
+
+    # A bad cell is explained at its row and column; nothing is sent.
+    count = len(sent)
+    boards.widget.table.item(0, unit).setText("x")
+    assert boards.error.text() == "row 1, Unit: 'x' is not a number"
+    editor.apply_button.click()
+    assert len(sent) == count
+    editor.revert()
+
+
+async def test_typed_values_the_wheel_and_the_edges_objection_to_a_group(
+    edge_process: EdgeProcessFactory, page_for: PageFactory
+) -> None:
+    bay = await edge_process(name="bay 1")
+    page = await page_for(bay)
+    editor = page.view.editor
+    await page.presenter.show_device(page.device.key)
+    page.view.resize(900, 700)
+    # Every rejected value is explained at its field (not silently put back).
+    target = editor.fields["camera.freshness_target_ms"]
+    target.widget.setText("0")
+    assert target.error.text() == "must be ≥ 100 and ≤ 60000"
+    target.widget.setText("abc-5")
+    assert target.error.text() == "'abc-5' is not a number"
+    editor.revert()
+    assert target.error.isHidden()
+
+    # The wheel over a field without the focus scrolls the form and changes nothing.
+    transport = editor.fields["camera.rtsp_transport"].widget
+    assert isinstance(transport, QComboBox)
+    before = transport.currentIndex()
+    assert not transport.hasFocus()
+    wheel = QWheelEvent(
+        QPointF(5, 5), QPointF(transport.mapToGlobal(QPoint(5, 5))), QPoint(0, 0),
+        QPoint(0, -120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase, False,
+    )  # fmt: skip
+    QApplication.sendEvent(transport, wheel)
+    assert transport.currentIndex() == before
+    assert editor.pending.toPlainText() == ""
+
+    # The edge's objection to the motion group lands at the field it names.
+    editor.fields["plates.motion.exit_fraction"].widget.setText("0.9")
+    editor.fields["plates.motion.enter_fraction"].widget.setText("0.1")
+    async with SignalWaiter(page.presenter.configRejected) as rejected:
+        editor.apply_button.click()
+    assert "plates.motion" in rejected.args[0]
+    exit_field = editor.fields["plates.motion.exit_fraction"]
+    assert "exit_fraction must be below enter_fraction" in exit_field.error.text()
+    assert editor.fields["plates.motion.burst_s"].error.isHidden()

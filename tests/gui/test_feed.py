@@ -18,7 +18,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
-from console.platefeed import PlateRow
+from console.models.plate_rows import PlateRow
 from console.presenters.feed import THUMB_WIDTH, FeedPresenter, SettingsLastIds
 from console.services.pool import EdgeClients
 from console.ui.feed import COL_PICTURE, PlateFeedView
@@ -304,3 +304,38 @@ async def test_a_real_read_from_the_handshake_reaches_the_feed_with_its_member_a
         await wait_until(lambda: fetched == [read["crop_url"]], 10)
     finally:
         await presenter.aclose()
+
+
+def _refused(bay: LiveEdge, route: str) -> float:
+    """How many 401 answers ``bay`` gave on ``route`` (its own metrics registry)."""
+    value = bay.edge.metrics.registry.get_sample_value(
+        "carwash_edge_http_responses_total", {"route": route, "status": "401"}
+    )
+    return value or 0.0
+
+
+async def test_a_bay_without_a_key_is_not_an_http_error_in_the_status_bar(
+    live_edge: LiveEdgeFactory, console_factory: Any
+) -> None:
+    bay = await live_edge(name="bay 3")
+    console = await console_factory(edges=[(bay.url, None)], layout=(1, 1))
+    errors: list[str] = []
+    console.feed.error.connect(errors.append)
+    await wait_until(lambda: len(console.devices.devices) == 1, 10, "the bay")
+    device = next(iter(console.devices.devices.values()))
+    await wait_until(
+        lambda: console.status.state(device.key).name == "key_needed", 10, "key needed"
+    )
+    # The feed asked and was refused ...
+    await wait_until(lambda: _refused(bay, "/api/events/recent") >= 1, 10, "the feed asked")
+    await asyncio.sleep(0)  # ... and whatever it does with the refusal has been done
+    # ... which the one state says (tile, sidebar, alerts); the feed adds no raw HTTP error.
+    assert errors == []
+    assert "401" not in console.window.statusBar().currentMessage()
+    assert console.sidebar.state_of(device.key) == "key_needed"
+    # A key entered: the feed follows the bay at once, without a restart.
+    console.sidebar.apiKeyEntered.emit(device.key, bay.keys.viewer)
+    await wait_until(lambda: console.status.state(device.key).name == "online", 10, "online")
+    await plate(bay, "KEY123")
+    await wait_until(lambda: "KEY123" in _plates(console.feed_view), 10, "the plate in the feed")
+    assert errors == []

@@ -139,6 +139,24 @@ async def test_console_builds_and_switches_theme(console_factory: Any, qapp: QAp
 
 
 @pytest.mark.asyncio
+async def test_window_size_and_position_are_remembered(console_factory: Any) -> None:
+    first = await console_factory()
+    assert (first.window.width(), first.window.height()) == (1280, 800)  # the first start
+    # Somewhere inside the screen (restoreGeometry pulls a window back onto the screen).
+    screen = first.window.screen().availableGeometry()
+    x, y = screen.x() + 30, screen.y() + 40
+    width, height = screen.width() - 90, screen.height() - 110
+    first.window.setGeometry(x, y, width, height)
+    await wait_until(lambda: first.window.width() == width, 5, "resized")
+    first.window.close()  # as the user closes it: the geometry is kept
+    await first.aclose()
+
+    again = await console_factory()  # the next start, same settings
+    assert (again.window.width(), again.window.height()) == (width, height)
+    assert (again.window.geometry().x(), again.window.geometry().y()) == (x, y)
+
+
+@pytest.mark.asyncio
 async def test_adding_an_edge_by_url_shows_it_in_the_sidebar(
     console_factory: Any, live_edge: LiveEdgeFactory, tmp_path: Path
 ) -> None:

@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QColor, QFontMetrics, QImage
 from pytestqt.qtbot import QtBot
 
 from console.presenters.wall import Tile, WallPresenter, look, width_bucket
-from console.settings import AgeThresholds, ConsoleSettings
+from console.services.settings import AgeThresholds, ConsoleSettings
+from console.services.status import DeviceState
+from console.ui.wall import FirstPicture, TileWidget
 from edge.discovery import device_id
 from edge.keys import KeyStore
 from tests.conftest import EdgeFactory, Keys
@@ -58,10 +60,23 @@ def test_look_never_presents_an_old_or_offline_picture_as_live() -> None:
     tile.stream_status = "offline"
     tile.offline_since = datetime(2026, 11, 24, 14, 5)
     gone = look(tile, limits, 10.1)
-    assert (gone.live, gone.overlay) == (False, "OFFLINE since 14:05")
+    assert (gone.live, gone.overlay) == (
+        False,
+        "OFFLINE since 14:05\nThe edge answers, but its camera sends no pictures.",
+    )
     tile.stream_status, tile.reachable, tile.problem = "online", False, "connection refused"
     assert look(tile, limits, 10.1).overlay == "OFFLINE since 14:05\nconnection refused"
     assert look(Tile(1), limits).overlay == "No device"
+    # With the device's one state, it decides (the sidebar and the alerts show the same).
+    tile.reachable = True
+    went = datetime(2026, 11, 24, 15, 7)
+    dead = DeviceState("offline", "The edge does not answer (connection refused)", went)
+    assert look(tile, limits, 10.1, dead).overlay == (
+        "OFFLINE since 15:07\nThe edge does not answer (connection refused)"
+    )
+    keyless = look(tile, limits, 10.1, DeviceState("key_needed", "No key stored", went))
+    assert keyless.overlay.startswith("API KEY NEEDED\nNo key stored")
+    assert not keyless.live
 
 
 @pytest.mark.parametrize(
@@ -232,6 +247,26 @@ def test_layout_and_groups_are_saved_and_restored(tmp_path: Path) -> None:
     with pytest.raises(KeyError):
         again.load_group("nope")
     again.close()
+    wall.close()
+
+
+def test_tile_text_grows_with_the_tile(tmp_path: Path, qtbot: QtBot) -> None:
+    """11 px text on a 1,900 px tile at 4K (no Qt scaling) is unreadable: the text scales."""
+    settings = ConsoleSettings(QSettings(str(tmp_path / "c.ini"), QSettings.Format.IniFormat))
+    wall = WallPresenter(settings, client_for=lambda d: pytest.fail("no polling here"))
+    wall.set_layout(1, 1)
+    wall.assign(0, "dev-a")
+    tile = TileWidget(wall, 0, FirstPicture(time.monotonic()))
+    qtbot.addWidget(tile)
+    base_px = QFontMetrics(tile.font()).height()
+    sizes = {}
+    for width, height in ((320, 180), (1900, 1070)):
+        tile.resize(width, height)
+        tile.grab()  # paints: text_px is the pixel height of the text the paint used
+        sizes[width] = tile.text_px
+    assert sizes[320] >= base_px  # never below the desktop's font on a small tile
+    assert sizes[1900] >= 3 * sizes[320], sizes
+    assert sizes[1900] >= 40, sizes  # readable across a room
     wall.close()
 
 

@@ -19,7 +19,7 @@ from console.services.alerts import (
     evaluate,
 )
 from console.services.device import Device
-from edge.wire import (
+from fleet_common.wire.edge import (
     CacheStats,
     ComponentHealth,
     Health,

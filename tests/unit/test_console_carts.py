@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from console.carts import (
+from console.models.cart_tiles import (
     OPERATOR_KEY_NEEDED,
     CartSection,
     CartSummary,
@@ -20,8 +20,10 @@ from console.carts import (
     done_text,
     sensors_text,
     since_text,
+    summary_kind,
 )
-from edge.wire import CartInfo
+from console.services.edge_client import cart_info, cart_list
+from fleet_common.wire.edge import CartInfo
 
 pytestmark = pytest.mark.unit
 
@@ -121,6 +123,47 @@ def test_cart_summary_shows_zero_free_and_greys_when_not_current() -> None:
     assert summary.text == "Carts 0 free · 1 out"
     assert not summary.current
     assert cart_summary(section(carts=carts, problem="no key")) == CartSummary(out=1, current=False)
+
+
+def test_only_a_locked_cart_standing_in_its_bay_counts_free() -> None:
+    assert summary_kind(info("locked", cart_present=True)) == "free"
+    # A locked bay whose switch says empty: the cart is gone (the edge's "missing" soon).
+    assert summary_kind(info("locked", cart_present=False)) == "missing"
+    assert summary_kind(info("locked", cart_present=None)) == "unknown"  # switch unknown
+    assert summary_kind(info("missing", cart_present=False)) == "missing"
+    carts = {
+        1: CartTile(info("locked", id=1)),
+        2: CartTile(info("missing", id=2, cart_present=False)),
+        3: CartTile(info("locked", id=3, cart_present=False)),
+        4: CartTile(info("locked", id=4, cart_present=None)),
+    }
+    summary = cart_summary(section(carts=carts))
+    assert summary == CartSummary(free=1, missing=2, unknown=1)
+    assert summary.text == "Carts 1 free · 2 missing · 1 unknown"
+
+
+def test_a_state_this_console_does_not_know_is_kept_as_is_and_never_free() -> None:
+    raw: dict[str, Any] = {
+        "enabled": True, "boards_down": [], "carts": [
+            {"id": 1, "board": 1, "lock": 1, "state": "impounded", "previous": "towed",
+             "changed_at": "2026-11-24T15:00:00.000Z", "detail": "", "cart_present": True,
+             "bolt_closed": True, "colour": "red"},
+            {"id": 2, "board": 1, "lock": 2, "state": "locked", "previous": None,
+             "changed_at": "2026-11-24T15:00:00.000Z", "detail": "", "cart_present": True,
+             "bolt_closed": True},
+        ],
+    }  # fmt: skip
+    carts = cart_list(raw)  # the whole list still reads: one odd cart does not hide the rest
+    odd = carts.carts[0]
+    assert (odd.state, odd.previous) == ("impounded", "towed")  # shown as the edge said it
+    assert summary_kind(odd) == "unknown"
+    summary = cart_summary(section(carts={c.id: CartTile(c) for c in carts.carts}))
+    assert summary == CartSummary(free=1, unknown=1)
+    # A cart event with a new state, merged into the cart the console had.
+    merged = cart_info({**carts.carts[1].model_dump(), "state": "quarantined"})
+    assert merged.state == "quarantined"
+    assert not can_unlock(section(), CartTile(merged))
+    assert not can_lock(section(), CartTile(merged))
 
 
 def test_no_cart_summary_without_lock_boards() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from console.configform import (
+from console.models.config_form import (
     MASK,
     Change,
     FieldSpec,
@@ -220,7 +220,9 @@ def test_edge_errors_map_to_form_fields() -> None:
     assert by_path["camera.freshness_target_ms"] == "too small; really"
     known = list(_specs())
     assert nearest_field("camera.freshness_target_ms", known) == "camera.freshness_target_ms"
-    assert nearest_field("guards", known) == "guards.rss_limit_mb"
+    # A group's own objection goes to the field its reason names, else to the group itself.
+    assert nearest_field("guards", known) is None
+    assert nearest_field("guards", known, "rss_limit_mb must be above 100") == "guards.rss_limit_mb"
     assert nearest_field("discovery.interfaces.0", known) == "discovery.interfaces"
     assert nearest_field("nowhere", known) is None
 
@@ -240,3 +242,45 @@ def test_a_tuple_of_numbers_edits_as_numbers_and_is_no_change_when_equal() -> No
     assert [str(c) for c in diff(current, {"plates.roi": [0.0, 0.1, 1.0, 1.0]}, specs)] == [
         "plates.roi: 0, 0, 1, 1 → 0, 0.1, 1, 1"
     ]
+
+
+def test_a_list_of_objects_is_a_table_whose_unchanged_rows_are_no_change() -> None:
+    from console.models.config_form import group_of, parse_cell
+
+    schema = {
+        "$defs": {
+            "Board": {
+                "type": "object",
+                "properties": {
+                    "unit": {"type": "integer", "minimum": 1, "maximum": 247},
+                    "map": {"$ref": "#/$defs/Map"},
+                },
+            },
+            "Map": {
+                "type": "object",
+                "properties": {"coil_base": {"type": "integer", "default": 0}},
+            },
+        },
+        "type": "object",
+        "properties": {
+            "locks": {
+                "type": "object",
+                "properties": {"boards": {"type": "array", "items": {"$ref": "#/$defs/Board"}}},
+            }
+        },
+    }
+    form = form_from_schema(schema)
+    (boards,) = list(form.leaves())
+    assert boards.kind == "table"
+    assert [c.path for c in boards.columns] == ["unit", "map.coil_base"]
+    config = {"locks": {"boards": [{"unit": 1, "map": {"coil_base": 0}}]}}
+    same = {"locks.boards": [{"unit": 1, "map": {"coil_base": 0.0}}]}
+    assert diff(config, same, [boards]) == []
+    changed = {"locks.boards": [{"unit": 2, "map": {"coil_base": 0}}]}
+    assert merge_patch(diff(config, changed, [boards])) == {
+        "locks": {"boards": [{"unit": 2, "map": {"coil_base": 0}}]}
+    }
+    with pytest.raises(FieldValueError, match="≥ 1"):
+        parse_cell(boards.columns[0], "0")
+    assert group_of("locks.boards.0", ["locks", "plates", "plates.motion"]) == "locks"
+    assert group_of("plates.motion", ["locks", "plates", "plates.motion"]) == "plates.motion"

@@ -15,9 +15,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from console.services.edge_client import EdgeClient, lenient
+from console.services.edge_client import EdgeClient, parse_ts
 from console.services.errors import EdgeApiError, EdgeAuthError, EdgeUnreachable
-from edge.wire import Health
+from fleet_common.wire.edge import Health
 
 pytestmark = pytest.mark.unit
 
@@ -141,7 +141,7 @@ async def test_unreadable_answers_are_bad_response(
     assert caught.value.code == "bad_response"
 
 
-# ---------------------------------------------------------------------- lenient reading
+# ---------------------------------------------------------------------- a newer edge
 @pytest.mark.asyncio
 async def test_fields_from_a_newer_edge_are_ignored(peer: tuple[Peer, EdgeClient]) -> None:
     recorder, client = peer
@@ -152,10 +152,16 @@ async def test_fields_from_a_newer_edge_are_ignored(peer: tuple[Peer, EdgeClient
     assert health.components["camera"].status == "ok"
 
 
-def test_lenient_still_rejects_real_problems() -> None:
-    with pytest.raises(ValueError, match="stream_status"):
-        lenient(Health, {**HEALTH, "stream_status": "sideways", "extra": 1})
-    assert lenient(Health, {**HEALTH, "extra": {"deep": 1}}).id == "dev-1"
+@pytest.mark.asyncio
+async def test_unknown_fields_do_not_hide_real_problems(peer: tuple[Peer, EdgeClient]) -> None:
+    recorder, client = peer
+    recorder.handler = answer(200, {**HEALTH, "stream_status": "sideways", "extra": 1})
+    with pytest.raises(EdgeApiError, match="stream_status") as caught:
+        await client.health()
+    assert caught.value.code == "bad_response"
+    recorder.handler = answer(200, {**HEALTH, "extra": {"deep": 1}})
+    assert (await client.health()).id == "dev-1"
+    assert Health.model_validate({**HEALTH, "extra": {"deep": 1}}).id == "dev-1"
 
 
 # ---------------------------------------------------------------------- pictures
@@ -250,7 +256,13 @@ async def test_config_calls_send_what_the_contract_says(peer: tuple[Peer, EdgeCl
         (3, None, "console"),
         (2, True, "cli"),
     ]
-    assert history[0].created_at == datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+    assert parse_ts(history[0].created_at) == datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+    recorder.handler = answer(200, {"versions": [
+        {"version": 3, "created_at": "yesterday", "source": "console", "reason": "", "good": None},
+    ]})  # fmt: skip
+    with pytest.raises(EdgeApiError, match="unreadable history") as caught:
+        await client.config_history()
+    assert caught.value.code == "bad_response"
 
     recorder.handler = answer(200, {"type": "object", "properties": {}})
     assert (await client.config_schema())["type"] == "object"

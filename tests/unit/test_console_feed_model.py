@@ -11,8 +11,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from console.devicestats import Ring, Sampler, histogram_totals
-from console.platefeed import CSV_COLUMNS, FeedFilter, PlateRow, row_from_event, write_csv
+from console.models.device_charts import Ring, Sampler, histogram_totals
+from console.models.plate_rows import CSV_COLUMNS, FeedFilter, PlateRow, row_from_event, write_csv
 from console.ui.feed import (
     COL_MEMBER,
     COL_PICTURE,

@@ -1,7 +1,7 @@
 """What the carts page shows, as plain data: a cart tile's state, its buttons, its texts.
 
-Qt-free (like :mod:`console.platefeed`): :class:`console.presenters.carts.CartsPresenter` keeps
-one :class:`CartTile` per cart and one :class:`CartSection` per device and changes them;
+Qt-free (like :mod:`console.models.plate_rows`): :class:`console.presenters.carts.CartsPresenter`
+keeps one :class:`CartTile` per cart and one :class:`CartSection` per device and changes them;
 :mod:`console.ui.carts` paints them. The rules of when Unlock and Lock make sense, and the
 sentences for the edge's error codes, live here and are tested without a window.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
 
-from edge.wire import CartInfo
+from fleet_common.wire.edge import CartInfo
 
 Action = Literal["unlock", "lock"]
 CommandPhase = Literal["idle", "running", "done", "failed"]
@@ -28,6 +28,7 @@ STATE_LABELS: Final = {
     "unlocked": "Unlocked",
     "in_use": "In use",
     "returned": "Returned",
+    "missing": "Missing",
     "fault": "Fault",
     "unknown": "Unknown",
 }
@@ -178,15 +179,33 @@ def done_text(action: Action, state: str, at: datetime) -> str:
 
 
 # ---------------------------------------------------------------------- the wall tile's summary
-SummaryKind = Literal["free", "out", "fault", "unknown"]
+SummaryKind = Literal["free", "out", "missing", "fault", "unknown"]
 # Which cart states each part of the summary counts; the colour of a part is that of its first
-# state on the carts page (console.ui.carts.STATE_COLOURS).
+# state on the carts page (console.ui.carts.STATE_COLOURS). "free" is further narrowed by
+# :func:`summary_kind`: a locked cart counts free only while its cart-present switch says so.
 SUMMARY_STATES: Final[dict[SummaryKind, tuple[str, ...]]] = {
     "free": ("locked",),
     "out": ("in_use", "unlocked", "returned"),
+    "missing": ("missing",),
     "fault": ("fault",),
     "unknown": ("unknown",),
 }
+
+
+def summary_kind(info: CartInfo) -> SummaryKind:
+    """Where ``info`` counts in the summary. Only a locked cart the edge sees standing in its
+    bay (cart_present true) is free; a locked bay the switch calls empty counts missing, one
+    with the switch unknown counts unknown; a state this console does not know yet (a newer
+    edge) counts unknown, never free."""
+    state = str(info.state)
+    if state == "locked":
+        if info.cart_present is True:
+            return "free"
+        return "missing" if info.cart_present is False else "unknown"
+    for kind, states in SUMMARY_STATES.items():
+        if state in states:
+            return kind
+    return "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,13 +219,15 @@ class CartSummary:
     free: int = 0
     out: int = 0
     fault: int = 0
-    unknown: int = 0  # on a lock board that does not answer
+    unknown: int = 0  # on a lock board that does not answer, or in a state not known here
     current: bool = True
+    missing: int = 0  # gone from a locked bay nobody unlocked
 
     def parts(self) -> list[tuple[SummaryKind, str]]:
         """The non-zero parts (free always, even at 0: "0 free" is the news), in order."""
         counts: dict[SummaryKind, int] = {
-            "free": self.free, "out": self.out, "fault": self.fault, "unknown": self.unknown,
+            "free": self.free, "out": self.out, "missing": self.missing, "fault": self.fault,
+            "unknown": self.unknown,
         }  # fmt: skip
         return [(k, f"{n} {k}") for k, n in counts.items() if n or k == "free"]
 
@@ -225,9 +246,6 @@ def cart_summary(section: CartSection | None) -> CartSummary | None:
         if board_down(section, tile):
             counts["unknown"] += 1
             continue
-        for kind, states in SUMMARY_STATES.items():
-            if tile.info.state in states:
-                counts[kind] += 1
-                break
+        counts[summary_kind(tile.info)] += 1
     current = section.reachable and not section.problem
     return CartSummary(current=current, **counts)

@@ -1,21 +1,31 @@
-"""The console's per-user settings, typed, over QSettings (the registry on Windows, an ini file
-under ~/.config on Linux). One object made by the app and passed down; nothing reads QSettings
-behind its back.
+"""The console's per-user settings, typed: keys, defaults and the checks on what is read back.
+
+Qt-free: :class:`ConsoleSettings` reads and writes through any :class:`SettingsStore`, which
+QSettings is (the registry on Windows, an ini file under ~/.config on Linux); the app wraps it
+in :class:`console.ui.settings.QtConsoleSettings`, which adds what only Qt stores (the main
+window's geometry). One object made by the app and passed down; nothing reads the store behind
+its back. A value that is missing or not what its key takes reads as the default.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Final, Literal
-
-from PySide6.QtCore import QSettings
+from typing import Any, Final, Literal, Protocol
 
 ThemeMode = Literal["system", "light", "dark"]
 THEMES: Final[tuple[ThemeMode, ...]] = ("system", "light", "dark")
 LAYOUTS: Final = {"1": (1, 1), "2x2": (2, 2), "3x3": (3, 3), "4x4": (4, 4)}
 MAX_GRID: Final = 8
 DEFAULT_GROUP: Final = "Default"
+
+
+class SettingsStore(Protocol):
+    """Where the settings live: QSettings' own methods (a dict-backed stub in tests)."""
+
+    def value(self, key: str, /) -> Any: ...  # None when the key is not set
+    def setValue(self, key: str, value: Any, /) -> None: ...
+    def sync(self, /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,23 +55,26 @@ def layout_name(rows: int, cols: int) -> str:
 
 
 class ConsoleSettings:
-    """Typed accessors; every setter writes through to QSettings at once."""
+    """Typed accessors; every setter writes through to the store at once."""
 
-    def __init__(self, qsettings: QSettings) -> None:
-        self.q = qsettings
+    def __init__(self, store: SettingsStore) -> None:
+        self.store = store
 
     def _str(self, key: str, default: str) -> str:
-        value = self.q.value(key, default)
+        value = self.store.value(key)
         return value if isinstance(value, str) else default
 
     def _float(self, key: str, default: float) -> float:
+        value = self.store.value(key)
+        if value is None:
+            return default
         try:
-            return float(str(self.q.value(key, default)))
+            return float(str(value))
         except ValueError:
             return default
 
     def _json(self, key: str, default: object) -> object:
-        raw = self.q.value(key)
+        raw = self.store.value(key)
         if not isinstance(raw, str):
             return default
         try:
@@ -80,7 +93,7 @@ class ConsoleSettings:
 
     @theme.setter
     def theme(self, mode: ThemeMode) -> None:
-        self.q.setValue("ui/theme", mode)
+        self.store.setValue("ui/theme", mode)
 
     # ------------------------------------------------------------------ wall
     @property
@@ -92,8 +105,8 @@ class ConsoleSettings:
 
     @thresholds.setter
     def thresholds(self, value: AgeThresholds) -> None:
-        self.q.setValue("wall/amber_ms", value.amber_ms)
-        self.q.setValue("wall/red_ms", value.red_ms)
+        self.store.setValue("wall/amber_ms", value.amber_ms)
+        self.store.setValue("wall/red_ms", value.red_ms)
 
     @property
     def refresh_fps(self) -> float:
@@ -101,7 +114,7 @@ class ConsoleSettings:
 
     @refresh_fps.setter
     def refresh_fps(self, fps: float) -> None:
-        self.q.setValue("wall/refresh_fps", fps)
+        self.store.setValue("wall/refresh_fps", fps)
 
     @property
     def tile_fps(self) -> dict[int, float]:
@@ -116,7 +129,7 @@ class ConsoleSettings:
 
     @tile_fps.setter
     def tile_fps(self, rates: dict[int, float]) -> None:
-        self.q.setValue("wall/tile_fps", json.dumps({str(i): f for i, f in rates.items()}))
+        self.store.setValue("wall/tile_fps", json.dumps({str(i): f for i, f in rates.items()}))
 
     @property
     def layout(self) -> tuple[int, int]:
@@ -127,7 +140,7 @@ class ConsoleSettings:
 
     @layout.setter
     def layout(self, rows_cols: tuple[int, int]) -> None:
-        self.q.setValue("wall/layout", layout_name(*rows_cols))
+        self.store.setValue("wall/layout", layout_name(*rows_cols))
 
     @property
     def group(self) -> str:
@@ -135,7 +148,7 @@ class ConsoleSettings:
 
     @group.setter
     def group(self, name: str) -> None:
-        self.q.setValue("wall/group", name)
+        self.store.setValue("wall/group", name)
 
     @property
     def groups(self) -> dict[str, list[str | None]]:
@@ -151,12 +164,12 @@ class ConsoleSettings:
     def save_group(self, name: str, tiles: list[str | None]) -> None:
         groups = self.groups
         groups[name] = list(tiles)
-        self.q.setValue("wall/groups", json.dumps(groups))
+        self.store.setValue("wall/groups", json.dumps(groups))
 
     def delete_group(self, name: str) -> None:
         groups = self.groups
         if groups.pop(name, None) is not None:
-            self.q.setValue("wall/groups", json.dumps(groups))
+            self.store.setValue("wall/groups", json.dumps(groups))
 
     # ------------------------------------------------------------------ devices
     @property
@@ -166,7 +179,7 @@ class ConsoleSettings:
 
     @manual_urls.setter
     def manual_urls(self, urls: list[str]) -> None:
-        self.q.setValue("devices/manual_urls", json.dumps(list(dict.fromkeys(urls))))
+        self.store.setValue("devices/manual_urls", json.dumps(list(dict.fromkeys(urls))))
 
     @property
     def interfaces(self) -> list[str] | None:
@@ -177,4 +190,5 @@ class ConsoleSettings:
         return None
 
     def sync(self) -> None:
-        self.q.sync()
+        """Write what is pending to disk (QSettings also does this by itself, later)."""
+        self.store.sync()

@@ -8,11 +8,12 @@ module what a text means, whether it is valid, and what changed. Paths are dotte
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["int", "number", "bool", "enum", "string", "secret", "list"]
+Kind = Literal["int", "number", "bool", "enum", "string", "secret", "list", "table"]
 
 #: What the edge sends instead of a secret; sending it back keeps the secret.
 MASK = "***"
@@ -41,6 +42,9 @@ class FieldSpec:
     item_kind: Literal["string", "int", "number"] = "string"
     apply: str = ""
     default: Any = None
+    # A list of objects (``kind == "table"``): one column per leaf of the item, with paths
+    # relative to the item (``unit``, ``map.coil_base``).
+    columns: tuple[FieldSpec, ...] = ()
 
     @property
     def restarts(self) -> str | None:
@@ -166,6 +170,10 @@ def _field(path: str, title: str, prop: dict[str, Any], defs: Mapping[str, Any])
         }
     kind = _kind(body)
     items = _resolve(body.get("items", {}), defs)
+    columns: tuple[FieldSpec, ...] = ()
+    if kind == "list" and items.get("type") == "object" and "properties" in items:
+        kind = "table"  # a list of objects (lock boards): a table, one column per leaf
+        columns = tuple(_group("", items, defs, "").leaves())
     # A tuple (pydantic's ``tuple[float, ...]`` of fixed length) has ``prefixItems`` instead:
     # one kind when every position has the same type.
     prefix = [_resolve(p, defs).get("type") for p in body.get("prefixItems", ())]
@@ -191,6 +199,7 @@ def _field(path: str, title: str, prop: dict[str, Any], defs: Mapping[str, Any])
         item_kind=item_kind,
         apply=str(body.get("x-apply", "")),
         default=body.get("default"),
+        columns=columns,
     )
 
 
@@ -241,6 +250,44 @@ def _fmt(value: float | None) -> str:
 
 
 # ---------------------------------------------------------------- values
+def set_path(target: dict[str, Any], path: str, value: Any) -> None:
+    """``target[a][b] = value`` for ``path`` ``a.b`` (missing objects made on the way)."""
+    *parents, leaf = path.split(".")
+    node = target
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[leaf] = value
+
+
+def cell_text(spec: FieldSpec, value: Any) -> str:
+    """How a table cell shows ``value``."""
+    if value is None:
+        return ""
+    if spec.kind == "bool":
+        return "yes" if value else "no"
+    return text_of(spec, value)
+
+
+def parse_cell(spec: FieldSpec, text: str) -> Any:
+    """A table cell's text as the column's value; :class:`FieldValueError` when unacceptable."""
+    stripped = text.strip()
+    if spec.kind == "bool":
+        low = stripped.lower()
+        if low in ("yes", "true", "1", "on"):
+            return True
+        if low in ("no", "false", "0", "off"):
+            return False
+        raise FieldValueError(f"{text!r}: write yes or no")
+    if spec.kind == "enum":
+        for choice in spec.choices:
+            if str(choice) == stripped:
+                return choice
+        raise FieldValueError(f"must be one of {', '.join(str(c) for c in spec.choices)}")
+    if spec.kind in ("int", "number") and not stripped and spec.default is not None:
+        return spec.default
+    return parse_text(spec, text)
+
+
 def get_path(config: Mapping[str, Any], path: str) -> Any:
     node: Any = config
     for key in path.split("."):
@@ -386,6 +433,8 @@ def _same(a: Any, b: Any) -> bool:
         return float(a) == float(b)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     return bool(a == b)
 
 
@@ -411,15 +460,29 @@ def errors_by_path(errors: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return found
 
 
-def nearest_field(path: str, known: Sequence[str]) -> str | None:
-    """The form field an error path belongs to: itself, or its longest known prefix/child."""
+def nearest_field(path: str, known: Sequence[str], reason: str = "") -> str | None:
+    """The form field an error path belongs to: itself, or its longest known prefix (a cell of
+    a table); for a group's path, the child the ``reason`` names (``exit_fraction must be
+    below enter_fraction`` → ``….exit_fraction``), else None: the group itself shows it."""
     if path in known:
         return path
     best = None
     for candidate in known:
         if path.startswith(candidate + ".") and (best is None or len(candidate) > len(best)):
             best = candidate
-    if best is None:
+    if best is None and reason:
         children = [k for k in known if k.startswith(path + ".")]
-        best = children[0] if children else None
+        named = [
+            k for k in children
+            if re.search(rf"\b{re.escape(k.rpartition('.')[2])}\b", reason)
+        ]  # fmt: skip
+        if named:
+            named.sort(key=lambda k: reason.find(k.rpartition(".")[2]))
+            best = named[0]
     return best
+
+
+def group_of(path: str, groups: Sequence[str]) -> str | None:
+    """The group box an error path belongs to (the longest group path it is in or equals)."""
+    found = [g for g in groups if path == g or path.startswith(g + ".")]
+    return max(found, key=len) if found else None

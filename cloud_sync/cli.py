@@ -23,6 +23,7 @@ from fleet_common.cli import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    Commands,
     apply_logging,
     base_parser,
 )
@@ -50,15 +51,15 @@ def _org(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = base_parser(PROG, "The cloud service of a car-wash chain.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = Commands(parser, dest="command", required=True, metavar="COMMAND")
 
-    init = commands.add_parser("init", help="create or migrate the database; add the organisation")
+    init = commands.add("init", help="create or migrate the database; add the organisation")
     _db(init)
     init.add_argument("--org", required=True, metavar="NAME", help="the organisation's name")
 
-    user = commands.add_parser("user", help="people who log in to the cloud")
-    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
-    add = user_commands.add_parser("add", help="add a user (password read from stdin)")
+    user = commands.add("user", help="people who log in to the cloud")
+    user_commands = Commands(user, dest="user_command", required=True, metavar="ACTION")
+    add = user_commands.add("add", help="add a user (password read from stdin)")
     _db(add)
     _org(add)
     add.add_argument("--email", required=True)
@@ -72,21 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="read the password from the first line of stdin",
     )
-    passwd = user_commands.add_parser(
-        "passwd", help="set a new password (ends the user's sessions)"
-    )
+    passwd = user_commands.add("passwd", help="set a new password (ends the user's sessions)")
     _db(passwd)
     passwd.add_argument("--email", required=True)
     passwd.add_argument("--password-stdin", action="store_true", required=True)
-    disable = user_commands.add_parser("disable", help="stop a user from logging in")
+    disable = user_commands.add("disable", help="stop a user from logging in")
     _db(disable)
     disable.add_argument("--email", required=True)
-    listing = user_commands.add_parser("list", help="list users (tab-separated)")
+    listing = user_commands.add("list", help="list users (tab-separated)")
     _db(listing)
 
-    site = commands.add_parser("site", help="sites")
-    site_commands = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
-    site_add = site_commands.add_parser("add", help="add a site (prints its id)")
+    site = commands.add("site", help="sites")
+    site_commands = Commands(site, dest="site_command", required=True, metavar="ACTION")
+    site_add = site_commands.add("add", help="add a site (prints its id)")
     _db(site_add)
     _org(site_add)
     site_add.add_argument("--name", required=True)
@@ -95,15 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     site_add.add_argument("--lon", type=float)
     site_add.add_argument("--timezone", default="UTC", help="IANA name (default: UTC)")
 
-    token = commands.add_parser("token", help="enrolment tokens")
-    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    create = token_commands.add_parser("create", help="print a one-time enrolment token")
+    token = commands.add("token", help="enrolment tokens")
+    token_commands = Commands(token, dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add("create", help="print a one-time enrolment token")
     _db(create)
     _org(create)
     create.add_argument("--site", required=True, help="the site's id or name")
     create.add_argument("--expires-in", default="24h", help="e.g. 30m, 24h, 7d (default: 24h)")
 
-    serve = commands.add_parser("serve", help="serve the API until SIGTERM")
+    serve = commands.add("serve", help="serve the API until SIGTERM")
     _db(serve)
     serve.add_argument(
         "--listen",

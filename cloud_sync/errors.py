@@ -55,7 +55,7 @@ class Conflict(CloudError):
 
 
 class Invalid(CloudError):
-    code: ClassVar[str] = "invalid"
+    code: ClassVar[str] = "invalid_request"
     http_status: ClassVar[int] = 422
 
 

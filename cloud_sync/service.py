@@ -25,6 +25,7 @@ from cloud_sync.auth.scope import Principal
 from cloud_sync.auth.sessions import Sessions
 from cloud_sync.auth.tokens import verify_access
 from cloud_sync.changes import ChangeHook, no_hook
+from cloud_sync.configs.watch import ConfigWatch
 from cloud_sync.db import dialect
 from cloud_sync.db.engine import Database
 from cloud_sync.devices import commands, presence
@@ -35,6 +36,7 @@ from cloud_sync.ingest import store as ingest_store
 from cloud_sync.ingest.limits import EventRate
 from cloud_sync.metrics import CloudMetrics
 from cloud_sync.reads import devices as device_reads
+from cloud_sync.rollouts import engine as rollout_engine
 from cloud_sync.settings import CloudSettings
 from fleet_common.logs import QuietLogger
 from fleet_common.wire.cloud import (
@@ -73,6 +75,7 @@ class Cloud:
         self.rate = EventRate(settings.ingest_events_per_s, settings.ingest_burst)
         self.metrics = CloudMetrics(db.engine)
         self._listener = dialect.Listener(db, commands.CHANNEL)
+        self.config_watch = ConfigWatch(db, settings.config_poll_s)
         self._tasks: list[asyncio.Task[None]] = []
         self._quiet = QuietLogger(log)
         self._stopping = False
@@ -86,6 +89,11 @@ class Cloud:
             loop.create_task(self._every(self.settings.flush_interval_s, self.flush), name="flush"),
             loop.create_task(self._pending_loop(), name="pending"),
             loop.create_task(self._every(5.0, self.count_devices), name="gauges"),
+            loop.create_task(self.config_watch.run(), name="config-watch"),
+            loop.create_task(
+                self._every(self.settings.rollout_interval_s, self.advance_rollouts),
+                name="rollouts",
+            ),
         ]
 
     async def stop(self) -> None:
@@ -97,6 +105,7 @@ class Cloud:
                 await task
         self._tasks = []
         await asyncio.to_thread(self._listener.close)
+        await asyncio.to_thread(self.config_watch.close)
         with contextlib.suppress(CloudError):
             await asyncio.to_thread(self.flush)  # the last second of heartbeats
 
@@ -131,6 +140,13 @@ class Cloud:
                 presence.write_beats(conn, rows)
                 ingest_store.add_rollups(conn, uptime)
         return len(rows)
+
+    def advance_rollouts(self) -> int:
+        """One step of the running rollouts this replica can claim (cloud_sync/rollouts)."""
+        with self.db.write() as conn:
+            return rollout_engine.advance(
+                conn, self.clock(), self.settings.heartbeat_interval_s, self.hook
+            )
 
     def reload_pending(self) -> None:
         with self.db.write() as conn:

@@ -20,5 +20,8 @@ class CloudSettings:
     ingest_events_per_s: float = 50.0  # per device, per replica (cloud_sync/ingest/limits.py)
     ingest_burst: float = 2000.0
     pool_size: int = 10
+    config_poll_s: float = 0.5  # long-polls re-check this often without a NOTIFY (SQLite)
+    max_config_wait_s: float = 60.0  # the longest `?wait=` of GET devices/config
+    rollout_interval_s: float = 1.0  # the rollout engine's step
     login: LoginLimits = field(default_factory=LoginLimits)
     hash_cost: HashCost = field(default_factory=HashCost)

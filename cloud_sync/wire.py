@@ -1,8 +1,8 @@
 """The cloud's wire types (what edges and the console send to and get from it).
 
-Light on purpose, like :mod:`edge.wire`: pydantic and the standard library only. The models live
-in :mod:`fleet_common.wire.cloud` (the edge's sync client imports them from there without
-depending on this package); this module is the cloud's own name for them.
+Light on purpose, like :mod:`fleet_common.wire.edge`: pydantic and the standard library only.
+The models live in :mod:`fleet_common.wire.cloud` (the edge's sync client imports them from
+there without depending on this package); this module is the cloud's own name for them.
 """
 
 from __future__ import annotations

@@ -12,7 +12,17 @@ from typing import Any, Final
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from cloud_sync.api import devices, ingest, people, reads, system
+from cloud_sync.api import (
+    config,
+    delivery,
+    devices,
+    ingest,
+    members,
+    people,
+    reads,
+    rollouts,
+    system,
+)
 from cloud_sync.api.body import BodyLimits
 from cloud_sync.api.errors import install_error_handlers
 from cloud_sync.api.observe import Observe
@@ -40,7 +50,7 @@ def create_app(cloud: Cloud) -> FastAPI:
     )
     api.state.cloud = cloud
     install_error_handlers(api)
-    for module in (people, devices, ingest, reads, system):
+    for module in (people, delivery, devices, config, rollouts, members, ingest, reads, system):
         api.include_router(module.router)
     for route in api.routes:
         if isinstance(route, APIRoute) and "x-required-role" not in (route.openapi_extra or {}):
@@ -86,7 +96,7 @@ def _openapi(api: FastAPI) -> dict[str, Any]:
                 if status[0] in "45" and status != "422":
                     response["content"] = error
             if "422" in responses:
-                responses["422"] = {"description": ERROR_CODES["invalid"].meaning,
+                responses["422"] = {"description": ERROR_CODES["invalid_request"].meaning,
                                     "content": error}  # fmt: skip
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cloud_sync.api.errors import error_response
 
 INGEST_PATH: Final = "/api/v1/ingest"
+MEMBERS_PATH: Final = "/api/v1/members"  # a whole member list: ingest's caps
 _CHUNK: Final = 64 * 1024
 
 
@@ -31,7 +32,7 @@ class BodyLimits:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        ingest = scope["path"] == INGEST_PATH
+        ingest = scope["path"] in (INGEST_PATH, MEMBERS_PATH)
         cap = self.max_ingest if ingest else self.max_body
         inflated_cap = self.max_decompressed if ingest else self.max_body
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}

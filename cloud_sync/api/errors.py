@@ -19,21 +19,17 @@ from starlette.exceptions import HTTPException
 
 from cloud_sync.errors import RateLimited
 from fleet_common.errors import FleetError
+from fleet_common.problems import listed, problem_list, short
 from fleet_common.wire.errors import ERROR_CODES, status_of
 
 log = logging.getLogger("cloud.api")
 
-_MAX_PROBLEMS: Final = 20
 _MAX_TEXT: Final = 300
 _BY_STATUS: Final = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "invalid", 429: "rate_limited", 503: "unavailable",
+    415: "unsupported_media_type", 422: "invalid_request", 429: "rate_limited", 503: "unavailable",
 }  # fmt: skip
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 3] + "..."
 
 
 def error_response(
@@ -42,7 +38,7 @@ def error_response(
     if code not in ERROR_CODES:  # pragma: no cover - a code must be registered first
         log.error("unregistered error code %r", code)
         code = "internal"
-    body = {"error": code, "message": _short(message), **extra}
+    body = {"error": code, "message": short(message), **extra}
     return JSONResponse(body, status_code=status_of(code), headers=headers)
 
 
@@ -58,13 +54,10 @@ async def _fleet_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
-    problems = [
-        {"path": ".".join(str(p) for p in e.get("loc", ())) or "(root)",
-         "reason": _short(str(e.get("msg", "invalid")))}
-        for e in exc.errors()[:_MAX_PROBLEMS]
-    ]  # fmt: skip
-    listed = "; ".join(f"{p['path']}: {p['reason']}" for p in problems)
-    return error_response("invalid", f"invalid request: {listed}", errors=problems)
+    problems = problem_list(exc.errors())
+    return error_response(
+        "invalid_request", f"invalid request: {listed(problems)}", errors=problems
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

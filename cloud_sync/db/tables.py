@@ -102,6 +102,7 @@ devices = Table(
     Column("status", String(16)), Column("stream_status", String(16)),
     Column("config_version", Integer), Column("edge_version", String(40), nullable=False),
     Column("metrics", JSON, nullable=False),
+    Column("cloud_config_version", Integer),  # v0002
 )  # fmt: skip
 
 commands = Table(
@@ -153,4 +154,89 @@ rollup_durations = Table(
     Column("site_id", String(32), ForeignKey("sites.id"), primary_key=True),
     Column("bucket", BigInteger, primary_key=True), Column("slot", Integer, primary_key=True),
     Column("count", Integer, nullable=False),
+)  # fmt: skip
+
+# ---------------------------------------------------------------------- v0002: config, members
+config_templates = Table(
+    "config_templates", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("org_id", String(32), ForeignKey("organisations.id"), nullable=False),
+    Column("name", String(120), nullable=False), Column("description", Text, nullable=False),
+    Column("created_at", Float, nullable=False), Column("created_by", String(32)),
+)  # fmt: skip
+
+# Immutable: a version is inserted once and never updated.
+config_template_versions = Table(
+    "config_template_versions", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("template_id", String(32), ForeignKey("config_templates.id"), nullable=False),
+    Column("number", Integer, nullable=False), Column("config", JSON, nullable=False),
+    Column("comment", Text, nullable=False), Column("created_at", Float, nullable=False),
+    Column("created_by", String(32)),
+)  # fmt: skip
+
+# One per (organisation, scope kind, scope id); the organisation's own has scope_id = org id.
+config_assignments = Table(
+    "config_assignments", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("org_id", String(32), ForeignKey("organisations.id"), nullable=False),
+    Column("scope_kind", String(16), nullable=False),
+    Column("scope_id", String(32), nullable=False),
+    Column("template_version_id", BigInteger, ForeignKey("config_template_versions.id")),
+    Column("overrides", JSON, nullable=False), Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(32)),
+)  # fmt: skip
+
+# What each device is served: its effective config, materialised; ``version`` grows per device
+# with every change; ``seq`` is the change counter replicas poll on SQLite.
+device_configs = Table(
+    "device_configs", metadata,
+    Column("device_id", String(32), ForeignKey("devices.id"), primary_key=True),
+    Column("org_id", String(32), nullable=False),
+    Column("version", Integer, nullable=False), Column("config", JSON, nullable=False),
+    Column("digest", String(64), nullable=False), Column("template_version_id", BigInteger),
+    Column("rollout_id", String(32)), Column("updated_at", Float, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("report_version", Integer), Column("report_outcome", String(16)),
+    Column("report_message", Text), Column("report_at", Float),
+)  # fmt: skip
+
+rollouts = Table(
+    "rollouts", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("org_id", String(32), ForeignKey("organisations.id"), nullable=False),
+    Column("name", String(120), nullable=False),
+    Column("template_version_id", BigInteger, ForeignKey("config_template_versions.id"),
+           nullable=False),
+    Column("target", JSON, nullable=False), Column("waves", JSON, nullable=False),
+    Column("failure_threshold", Float, nullable=False),
+    Column("device_timeout_s", Float, nullable=False),
+    Column("state", String(16), nullable=False), Column("reason", Text, nullable=False),
+    Column("wave", Integer, nullable=False), Column("paused_at", Float),
+    Column("created_at", Float, nullable=False), Column("created_by", String(32)),
+    Column("updated_at", Float, nullable=False),
+)  # fmt: skip
+
+rollout_devices = Table(
+    "rollout_devices", metadata,
+    Column("rollout_id", String(32), ForeignKey("rollouts.id"), primary_key=True),
+    Column("device_id", String(32), ForeignKey("devices.id"), primary_key=True),
+    Column("wave", Integer, nullable=False), Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=False), Column("version", Integer),
+    Column("started_at", Float), Column("updated_at", Float, nullable=False),
+)  # fmt: skip
+
+member_lists = Table(
+    "member_lists", metadata,
+    Column("org_id", String(32), ForeignKey("organisations.id"), primary_key=True),
+    Column("version", Integer, nullable=False), Column("updated_at", Float, nullable=False),
+    Column("updated_by", String(32)),
+)  # fmt: skip
+
+members = Table(
+    "members", metadata,
+    Column("org_id", String(32), ForeignKey("organisations.id"), primary_key=True),
+    Column("plate", String(32), primary_key=True),
+    Column("member_id", String(64), nullable=False), Column("name", String(200), nullable=False),
+    Column("plan", String(64), nullable=False), Column("status", String(32), nullable=False),
 )  # fmt: skip

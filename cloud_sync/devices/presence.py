@@ -68,6 +68,7 @@ class HeartbeatBuffer:
         rows = [
             {"b_id": device_id, "b_seen": beat.seen, "b_status": beat.body.status,
              "b_stream": beat.body.stream_status, "b_cfg": beat.body.config_version,
+             "b_cloud_cfg": beat.body.cloud_config_version,
              "b_ver": beat.body.edge_version, "b_metrics": beat.body.metrics}
             for device_id, beat in sorted(beats.items())
         ]  # fmt: skip
@@ -84,6 +85,7 @@ def write_beats(conn: Connection, rows: list[dict[str, Any]]) -> None:
                or_(devices.c.last_seen.is_(None), devices.c.last_seen < bindparam("b_seen")))
         .values(last_seen=bindparam("b_seen"), status=bindparam("b_status"),
                 stream_status=bindparam("b_stream"), config_version=bindparam("b_cfg"),
+                cloud_config_version=bindparam("b_cloud_cfg"),
                 edge_version=bindparam("b_ver"), metrics=bindparam("b_metrics"))
     )  # fmt: skip
     conn.execute(stmt, rows)

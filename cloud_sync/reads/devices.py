@@ -30,7 +30,8 @@ def list_devices(
             online=r.revoked_at is None and is_online(r.last_seen, now, interval_s),
             status=r.status, stream_status=r.stream_status,
             last_heartbeat=rfc3339(r.last_seen) if r.last_seen is not None else None,
-            config_version=r.config_version, edge_version=r.edge_version,
+            config_version=r.config_version,
+            cloud_config_version=r.cloud_config_version, edge_version=r.edge_version,
             metrics=r.metrics or {}, revoked=r.revoked_at is not None,
             enrolled_at=rfc3339(r.enrolled_at),
         )

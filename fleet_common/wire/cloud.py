@@ -26,6 +26,13 @@ EventKind = Literal[
     "plate.read", "member.recognized", "cart", "rental", "stream", "alert", "config", "recovery"
 ]
 GroupBy = Literal["site", "region", "hour", "day"]
+AssignmentScope = Literal["organisation", "region", "site", "device"]
+ConfigOutcome = Literal["applied", "rejected", "rolled_back"]
+RolloutState = Literal["running", "paused", "succeeded", "rolled_back", "aborted"]
+RolloutDeviceState = Literal[
+    "waiting", "in_progress", "succeeded", "failed", "rolled_back", "skipped"
+]
+WaveState = Literal["waiting", "running", "succeeded", "failed", "rolled_back", "skipped"]
 
 MAX_KEY = 64  # an event key (the edge's outbox idempotency key: a uuid4 hex)
 
@@ -78,7 +85,15 @@ class CommandResult(RequestModel):
 class HeartbeatRequest(RequestModel):
     status: Literal["ok", "degraded", "failing"] = "ok"
     stream_status: StreamStatus = "unknown"
-    config_version: int | None = Field(default=None, ge=0)
+    config_version: int | None = Field(
+        default=None, ge=0, description="The edge's own (local) config version."
+    )
+    cloud_config_version: int | None = Field(
+        default=None,
+        ge=0,
+        description="The `version` of the cloud config (`GET devices/config`) the edge runs now;"
+        " with a healthy stream it is what rollouts wait for. None: no cloud config applied.",
+    )
     edge_version: str = Field(default="", max_length=40)
     metrics: dict[str, float] = Field(
         default_factory=dict,
@@ -131,6 +146,7 @@ class DeviceInfo(ResponseModel):
     stream_status: str | None
     last_heartbeat: str | None
     config_version: int | None
+    cloud_config_version: int | None = None
     edge_version: str
     metrics: dict[str, float]
     revoked: bool
@@ -215,3 +231,219 @@ class Health(ResponseModel):
     version: str
     database: str
     schema_revision: str | None
+
+
+# ---------------------------------------------------------------------- config: the device side
+# GET /api/v1/devices/config (device key): the device's effective config. The ETag is the
+# version in quotes (`"7"`); send it back as `If-None-Match` with `?wait=SECONDS` (<= 60) and
+# the answer comes as soon as the version changes (200), or after the wait with 304 (no body).
+# 404 `no_config` (after the wait, if any): nothing is assigned to this device; keep the local
+# config. POST /api/v1/devices/config/report (204) says what became of a version.
+class DeviceConfig(ResponseModel):
+    version: int = Field(description="Per device, grows with every change; also the ETag.")
+    config: dict[str, Any] = Field(
+        description="A whole edge config document (EdgeConfig's JSON shape, as `carwash-edge"
+        " config-schema` describes it): what it leaves out takes the edge's defaults."
+    )
+    rollout_id: str | None = Field(description="The rollout that delivered it, if any.")
+    template_version_id: int | None = Field(description="The template version it is built on.")
+    updated_at: str
+
+
+class ConfigReport(RequestModel):
+    version: int = Field(ge=1, description="The `version` of `GET devices/config` this is about.")
+    outcome: ConfigOutcome = Field(
+        description="`applied` (running it now), `rejected` (refused it; still on the previous"
+        " one), `rolled_back` (applied it, then went back to the last good one by itself)."
+    )
+    message: str = Field(default="", max_length=500)
+
+
+# ---------------------------------------------------------------------- config: templates
+class TemplateRequest(RequestModel):
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field(default="", max_length=500)
+    config: dict[str, Any] = Field(description="The first version: a whole edge config document.")
+    comment: str = Field(default="", max_length=500)
+
+
+class TemplateVersionRequest(RequestModel):
+    config: dict[str, Any] = Field(description="A whole edge config document.")
+    comment: str = Field(default="", max_length=500)
+
+
+class TemplateVersionInfo(ResponseModel):
+    id: int = Field(description="Unique across templates: what assignments and rollouts name.")
+    template_id: str
+    number: int = Field(description="1, 2, ... within the template.")
+    config: dict[str, Any]
+    comment: str
+    created_at: str
+    created_by: str | None
+
+
+class TemplateInfo(ResponseModel):
+    id: str
+    name: str
+    description: str
+    latest_version: int
+    created_at: str
+    versions: list[TemplateVersionInfo] = Field(default_factory=list)
+
+
+class TemplateList(ResponseModel):
+    templates: list[TemplateInfo]
+
+
+# ---------------------------------------------------------------------- config: assignments
+class AssignmentRequest(RequestModel):
+    scope: AssignmentScope
+    scope_id: str | None = Field(
+        default=None, max_length=64, description="Region, site or device id; none for the org."
+    )
+    template_version_id: int | None = Field(
+        default=None, description="The base template version at this level; none: only overrides."
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Merged (deep) over the base; a partial config."
+    )
+
+
+class AssignmentInfo(ResponseModel):
+    id: int
+    scope: AssignmentScope
+    scope_id: str | None
+    template_version_id: int | None
+    overrides: dict[str, Any]
+    updated_at: str
+    updated_by: str | None
+
+
+class AssignmentList(ResponseModel):
+    assignments: list[AssignmentInfo]
+
+
+class ConfigLayer(ResponseModel):
+    source: str = Field(description="`template`, `rollout`, or the assignment's scope.")
+    scope_id: str | None = None
+    template_version_id: int | None = None
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class EffectiveConfig(ResponseModel):
+    device_id: str
+    config: dict[str, Any] = Field(description="What the device gets now.")
+    version: int | None = Field(description="The delivered version; none until one is.")
+    applied_version: int | None = Field(description="The version the device reports running.")
+    template_version_id: int | None
+    rollout_id: str | None
+    layers: list[ConfigLayer] = Field(description="Base first, then overrides, lowest first.")
+
+
+# ---------------------------------------------------------------------- config: rollouts
+class RolloutTarget(RequestModel):
+    organisation: bool = Field(default=False, description="Every device of the organisation.")
+    regions: list[str] = Field(default_factory=list, max_length=500)
+    sites: list[str] = Field(default_factory=list, max_length=5000)
+    devices: list[str] = Field(default_factory=list, max_length=50000)
+
+
+class RolloutRequest(RequestModel):
+    template_version_id: int
+    target: RolloutTarget
+    waves: list[float] = Field(
+        default_factory=lambda: [0.1, 1.0],
+        min_length=1,
+        max_length=20,
+        description="Cumulative share of the target reached by the end of each wave, rising,"
+        " the last 1.0: `[0.1, 1.0]` is a 10 % canary, then the rest. Each wave gets at least"
+        " one device.",
+    )
+    failure_threshold: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="The share of a wave's devices that may fail; beyond it the rollout is"
+        " rolled back (every device it reached gets its previous config back).",
+    )
+    device_timeout_s: float = Field(
+        default=600.0,
+        ge=1.0,
+        le=86400.0,
+        description="A device that has not applied the version with a healthy stream by then"
+        " counts as failed.",
+    )
+    name: str = Field(default="", max_length=120)
+
+
+class RolloutWave(ResponseModel):
+    index: int
+    share: float
+    state: WaveState
+    devices: int
+    waiting: int
+    in_progress: int
+    succeeded: int
+    failed: int
+    started_at: str | None
+
+
+class RolloutDevice(ResponseModel):
+    device_id: str
+    wave: int
+    state: RolloutDeviceState
+    reason: str
+    version: int | None = Field(description="The config version delivered to it.")
+    updated_at: str
+
+
+class RolloutInfo(ResponseModel):
+    id: str
+    name: str
+    state: RolloutState
+    reason: str = Field(description="Why it is in this state (a failure, who paused it...).")
+    template_version_id: int
+    template_id: str
+    template_version: int
+    failure_threshold: float
+    device_timeout_s: float
+    created_at: str
+    created_by: str | None
+    updated_at: str
+    waves: list[RolloutWave]
+    devices: list[RolloutDevice] = Field(
+        default_factory=list, description="Per device (only on `GET rollouts/{id}`)."
+    )
+
+
+class RolloutList(ResponseModel):
+    rollouts: list[RolloutInfo]
+
+
+# ---------------------------------------------------------------------- members
+# GET /api/v1/devices/members (device key): the organisation's list, shaped as the edge's
+# members file (edge/plates/members.py reads it as is; `version` is ignored there). The ETag is
+# the version in quotes; `If-None-Match` with it answers 304.
+class MemberEntry(RequestModel):
+    plate: str = Field(min_length=1, max_length=32)
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(default="", max_length=200)
+    plan: str = Field(default="", max_length=64)
+    status: str = Field(default="active", max_length=32)
+
+
+class MemberUpload(RequestModel):
+    members: list[MemberEntry] = Field(max_length=200_000)
+
+
+class MemberFile(ResponseModel):
+    version: int = Field(description="Grows with every change; 0 before the first upload.")
+    members: list[dict[str, str]] = Field(
+        description="`{plate, id, name, plan, status}` each, plates normalised (A-Z, 0-9)."
+    )
+
+
+class MembersInfo(ResponseModel):
+    version: int
+    count: int
+    updated_at: str | None

@@ -466,7 +466,7 @@ async def test_rollups_by_region_hour_and_day(cloud_env: CloudEnv) -> None:
         h["plate_reads"] for k, h in hours.items() if k < at(base + 86400)
     )
     bad = await env.client.get("/api/v1/rollups", params={"group_by": "week"}, headers=admin)
-    assert (bad.status_code, bad.json()["error"]) == (422, "invalid")
+    assert (bad.status_code, bad.json()["error"]) == (422, "invalid_request")
     assert "week" not in bad.text  # the input is never echoed
 
 
@@ -486,7 +486,7 @@ async def test_every_error_has_the_documented_shape(cloud_env: CloudEnv) -> None
                 headers={"Content-Type": "application/json"},
             ),
             422,
-            "invalid",
+            "invalid_request",
         ),
         (
             await client.post(
@@ -494,7 +494,7 @@ async def test_every_error_has_the_documented_shape(cloud_env: CloudEnv) -> None
                 json={"email": "a@b.c", "password": "x", "secret": "s3cr3t-input"},
             ),
             422,
-            "invalid",
+            "invalid_request",
         ),
         (await client.post("/api/v1/auth/login", content=b"x" * 70_000), 413, "payload_too_large"),
     ]
@@ -520,7 +520,7 @@ async def test_openapi_health_metrics_and_docs(cloud_env: CloudEnv) -> None:
             ), (path, method)
     assert doc["paths"]["/api/v1/ingest"]["post"]["security"] == [{"device": []}]
     health = (await env.client.get("/api/v1/health")).json()
-    assert health["schema_revision"] == "0001"
+    assert health["schema_revision"] == "0002"
     docs = await env.client.get("/docs")
     assert docs.status_code == 200
     assert "/api/v1/ingest" in docs.text

@@ -199,7 +199,7 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(
     try:
         assert found.wait(30), "".join(lines)
         with httpx.Client(base_url=url[0], timeout=10) as client:
-            assert client.get("/api/v1/health").json()["schema_revision"] == "0001"
+            assert client.get("/api/v1/health").json()["schema_revision"] == "0002"
             enrolled = client.post("/api/v1/devices/enroll", json={"token": token}).json()
             key = {"Authorization": f"Bearer {enrolled['device_key']}"}
             beat = client.post(

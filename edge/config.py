@@ -7,12 +7,13 @@ typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 import tomllib
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -26,6 +27,7 @@ from pydantic import (
 )
 
 from edge.errors import ConfigError
+from fleet_common.problems import problem_lines
 
 DEFAULT_CONFIG_PATH = Path("/etc/carwash/edge.toml")
 # Written by the config API when the edge runs without a config file, and read at the next start.
@@ -43,6 +45,9 @@ ApplyClass = Literal[
     "restart:plates", "restart:process",
 ]  # fmt: skip
 APPLY_KEY = "x-apply"
+# A string field that may hold a URL with credentials (user info or query parameters): masked in
+# the config API and in stored config versions like a SecretStr field (edge/live_config.py).
+SECRET_URL_KEY = "x-secret-url"  # noqa: S105 - a schema key, not a secret
 
 
 def apply_class(kind: ApplyClass) -> dict[str, JsonValue]:
@@ -60,9 +65,10 @@ class CameraConfig(_Section):
         description=(
             "Camera URL: rtsp://[user:pass@]host[:port]/path, rtsps://..., file:///path/video.mp4"
             " (looped in real time), synthetic://?width=1280&height=720&fps=10 (a generated bay"
-            " scene), usb:///dev/video0."
+            " scene), usb:///dev/video0. Credentials in it (user info, or ?user=&password= as"
+            " Dahua and Hikvision take them) are masked in the API, the logs and the health."
         ),
-        json_schema_extra=apply_class("restart:camera"),
+        json_schema_extra={**apply_class("restart:camera"), SECRET_URL_KEY: True},
     )
     username: str | None = Field(
         None,
@@ -175,9 +181,11 @@ class SnapshotConfig(_Section):
         json_schema_extra=apply_class("hot"),
     )
     max_bytes: int = Field(
-        64 * 1024 * 1024,
+        16 * 1024 * 1024,
         ge=1024 * 1024,
-        description="Cap on bytes held by the snapshot cache, JPEGs and scaled variants included.",
+        description="Cap on bytes held by the snapshot cache, JPEGs and scaled variants included"
+        " (the oldest pictures go first; the newest always stays). 30 pictures of a 1080p camera"
+        " hold ~6 MB (bench/memory).",
         json_schema_extra=apply_class("hot"),
     )
     jpeg_quality: int = Field(
@@ -252,6 +260,40 @@ class HttpConfig(_Section):
         json_schema_extra=apply_class("hot"),
     )
 
+    max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest request body accepted (JSON routes); a larger one gets 413.",
+        json_schema_extra=apply_class("hot"),
+    )
+    max_streams_per_client: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="Event (SSE) and MJPEG streams one client (API key) may hold open at once;"
+        " one more gets 429.",
+        json_schema_extra=apply_class("hot"),
+    )
+    max_connections: int = Field(
+        256,
+        ge=8,
+        le=100_000,
+        description="Connections and requests served at once (uvicorn's limit_concurrency);"
+        " beyond it new requests get 503. Keep it below the process's open-file limit"
+        " (LimitNOFILE in the systemd unit). Read at start-up only.",
+        json_schema_extra=apply_class("restart:process"),
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds a client has to send a request's headers, from the connection"
+        " (or its first byte after a keep-alive pause); a slower one is disconnected. Read at"
+        " start-up only.",
+        json_schema_extra=apply_class("restart:process"),
+    )
+
     @field_validator("listen")
     @classmethod
     def _check_listen(cls, value: str) -> str:
@@ -275,11 +317,13 @@ class DiscoveryConfig(_Section):
 
 class GuardsConfig(_Section):
     rss_limit_mb: int = Field(
-        400,
+        350,
         ge=64,
-        description="Resident memory (MiB) above which the snapshot cache is trimmed; still above"
-        " a few checks later, the edge exits non-zero for systemd to restart it. A 1080p edge"
-        " holds ~115 MiB, the offline plate reader's models ~115 MiB more.",
+        description="Resident memory (MiB, VmRSS: shared libraries included) above which the"
+        " snapshot cache is trimmed; still above a few checks later, the edge exits non-zero for"
+        " systemd to restart it. Keep it well below the unit's MemoryMax= (450M), where the"
+        " kernel kills instead. Peaks measured by bench/memory (bench/README.md): a 1080p camera"
+        " ~145 MB with plates off, ~290 MB with the offline reader (its models ~105 MB).",
         json_schema_extra=apply_class("restart:guards"),
     )
     hot_c: float = Field(
@@ -533,12 +577,12 @@ class PlateCloudConfig(_Section):
         "https://api.platerecognizer.com/v1/plate-reader/",
         description="Snapshot API endpoint: the cloud, or an on-prem SDK such as"
         " http://127.0.0.1:8080/v1/plate-reader/.",
-        json_schema_extra=_PLATES_APPLY,
+        json_schema_extra={**_PLATES_APPLY, SECRET_URL_KEY: True},
     )
     statistics_url: str | None = Field(
         "https://api.platerecognizer.com/v1/statistics/",
         description="Where the month's usage is read (GET, same token); none for an on-prem SDK.",
-        json_schema_extra=_PLATES_APPLY,
+        json_schema_extra={**_PLATES_APPLY, SECRET_URL_KEY: True},
     )
     regions: list[str] = Field(
         default_factory=list,
@@ -815,20 +859,57 @@ def default_data_dir() -> Path:
 
 
 def parse_listen(value: str) -> tuple[str, int]:
-    """Split ``HOST:PORT`` (``[::1]:8080`` for IPv6); port 0 picks a free one."""
+    """Split ``HOST:PORT`` (``[::1]:8080`` for IPv6); port 0 picks a free one.
+
+    Every interface is spelled out (``0.0.0.0`` or ``[::]``): a shorthand such as ``0:8080``
+    or ``0.0:8080``, which the socket library would quietly take for ``0.0.0.0``, is refused,
+    as is any IPv4 address not written as four decimal numbers (``127.1``, ``010.0.0.1``).
+    """
     host, sep, port_text = value.rpartition(":")
     if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"expected HOST:PORT, got {value!r}")
-    return host.strip("[]"), int(port_text)
+    if host.startswith("[") or host.endswith("]"):
+        inner = host[1:-1] if host.startswith("[") and host.endswith("]") else ""
+        try:
+            ipaddress.IPv6Address(inner)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IPv6 address in brackets ([::1])") from None
+        return inner, int(port_text)
+    if ":" in host:
+        raise ValueError(f"write an IPv6 address in brackets: [{host}]:{port_text}")
+    _check_ipv4_spelling(host)
+    return host, int(port_text)
+
+
+def _check_ipv4_spelling(host: str) -> None:
+    """Refuse what inet_aton takes for an IPv4 address but is not one written in full."""
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return  # a host name (``localhost``): bind resolves it
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        packed = ".".join(str(b) for b in socket.inet_aton(host))
+        hint = " (every interface: write 0.0.0.0)" if packed == "0.0.0.0" else ""  # noqa: S104
+        raise ValueError(
+            f"write the IPv4 address in full: {host!r} would mean {packed}{hint}"
+        ) from None
+
+
+def is_every_interface(host: str) -> bool:
+    """``0.0.0.0`` or ``::``: the API is reachable from every network the machine is on."""
+    return host in ("0.0.0.0", "::")  # noqa: S104 - compared with, never bound here
+
+
+def listen_url(host: str, port: int) -> str:
+    """``http://HOST:PORT``, an IPv6 host in brackets (``http://[::1]:8080``)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def format_validation_error(err: ValidationError) -> str:
     """One line per problem, each naming the field path: ``camera.source: unsupported ...``."""
-    lines = []
-    for problem in err.errors():
-        path = ".".join(str(p) for p in problem["loc"]) or "(root)"
-        lines.append(f"{path}: {problem['msg']}")
-    return "\n".join(lines)
+    return problem_lines(err.errors(include_input=False, include_url=False))
 
 
 def load_config(path: Path | None, overrides: dict[str, object] | None = None) -> EdgeConfig:
@@ -866,14 +947,76 @@ def _set_dotted(data: dict[str, object], dotted: str, value: object) -> None:
     node[leaf] = value
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, for logs and the API."""
+# Query parameters that carry credentials in camera URLs (Dahua/Hikvision:
+# ``/cam/realmonitor?channel=1&user=admin&password=...``), matched case-insensitively.
+SECRET_QUERY_KEYS: frozenset[str] = frozenset({
+    "password", "passwd", "pass", "pwd", "token", "auth", "secret", "key", "apikey", "api_key",
+    "access_token", "signature", "sig",
+})  # fmt: skip
+URL_MASK = "***"
+
+
+def _split_netloc(netloc: str) -> tuple[str, str | None, str] | None:
+    """``(user, password or None, host)`` of a netloc with user info, else None."""
+    userinfo, at, host = netloc.rpartition("@")
+    if not at:
+        return None
+    user, colon, password = userinfo.partition(":")
+    return user, (password if colon else None), host
+
+
+def _query_pairs(query: str) -> list[tuple[str, str, str]]:
+    """``(raw pair, name, raw value)`` of each ``&``-separated pair, as written (no decoding)."""
+    pairs = []
+    for raw in query.split("&"):
+        name, _, value = raw.partition("=")
+        pairs.append((raw, name, value))
+    return pairs
+
+
+def _is_secret_key(name: str) -> bool:
+    return unquote(name).lower() in SECRET_QUERY_KEYS
+
+
+def redact_url(url: str, mask: str = URL_MASK) -> str:
+    """The URL with every credential replaced by ``mask``, for logs and the API.
+
+    Credentials are the password of the user info (``rtsp://user:pass@host``) and the values of
+    credential query parameters (``?user=admin&password=...``, see :data:`SECRET_QUERY_KEYS`).
+    User names stay readable. :func:`unredact_url` reverses it against the original URL.
+    """
     parts = urlsplit(url)
-    if parts.password is None and parts.username is None:
+    netloc = parts.netloc
+    creds = _split_netloc(netloc)
+    if creds is not None and creds[1] is not None:
+        netloc = f"{creds[0]}:{mask}@{creds[2]}"
+    query = parts.query
+    if query:
+        query = "&".join(
+            f"{name}={mask}" if _is_secret_key(name) and value else raw
+            for raw, name, value in _query_pairs(query)
+        )
+    if netloc == parts.netloc and query == parts.query:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    netloc = f"{user}:***@{host}" if parts.password is not None else f"{user}@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def unredact_url(url: str, original: str, mask: str = URL_MASK) -> str:
+    """``url`` with each credential shown as ``mask`` put back from ``original`` (same place:
+    the user info's password, or the query parameter of the same name)."""
+    parts, old = urlsplit(url), urlsplit(original)
+    netloc = parts.netloc
+    creds, old_creds = _split_netloc(netloc), _split_netloc(old.netloc)
+    if creds is not None and creds[1] == mask and old_creds is not None and old_creds[1]:
+        netloc = f"{creds[0]}:{old_creds[1]}@{creds[2]}"
+    query = parts.query
+    if query and mask in query:
+        old_values = {name: value for _, name, value in _query_pairs(old.query)}
+        query = "&".join(
+            f"{name}={old_values[name]}"
+            if value == mask and _is_secret_key(name) and old_values.get(name) else raw
+            for raw, name, value in _query_pairs(query)
+        )  # fmt: skip
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

@@ -85,6 +85,16 @@ def _is_local_only(address: str) -> bool:
     return parsed.is_loopback or parsed.is_link_local
 
 
+def no_multicast(address: str) -> bool:
+    """An address mDNS cannot be sent from: IPv6 loopback (``::1``) has no multicast route, so
+    every send fails (``ENETUNREACH``) and zeroconf would log a stray OSError."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return False
+    return parsed.version == 6 and parsed.is_loopback
+
+
 class Advertiser:
     """The edge's zeroconf service: :meth:`start`, :meth:`update`, :meth:`stop` on the loop."""
 
@@ -207,6 +217,17 @@ class Advertiser:
     async def _start(self) -> None:
         if self._zc is not None:
             return
+        if self.interfaces is not None:
+            skipped = [a for a in self.interfaces if no_multicast(a)]
+            if skipped:
+                log.warning(
+                    "zeroconf advertising skipped on %s: no multicast there (IPv6 loopback);"
+                    " consoles need this edge's URL", ", ".join(skipped),
+                )  # fmt: skip
+                self.interfaces = [a for a in self.interfaces if a not in skipped]
+                if not self.interfaces or no_multicast(self.listen_host):
+                    self._failed = True  # nothing left to advertise on: stay quiet from now
+                    return
         if self.interfaces is None:
             v6 = self.listen_host == "::"
             self._zc = AsyncZeroconf(

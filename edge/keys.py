@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
 
+from edge.datadir import FILE_MODE, ensure_private_dir
 from edge.errors import KeyStoreError
 from fleet_common.files import atomic_write_text
 
@@ -169,7 +170,8 @@ class KeyStore:
             {"version": 1, "keys": [asdict(e) for e in entries.values()]}, indent=2
         )
         try:
-            atomic_write_text(self.path, payload, mode=0o600)
+            ensure_private_dir(self.path.parent)  # `keys create` may be the first to make it
+            atomic_write_text(self.path, payload, mode=FILE_MODE)
             self._mtime_ns = self.path.stat().st_mtime_ns
         except OSError as err:
             raise KeyStoreError(f"cannot write {self.path}: {err}") from err

@@ -30,26 +30,38 @@ import tomllib
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol, get_args
 
 import tomli_w
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
-from edge.config import APPLY_KEY, EdgeConfig
+from edge.config import APPLY_KEY, SECRET_URL_KEY, URL_MASK, EdgeConfig, redact_url, unredact_url
 from edge.errors import ConfigError, EdgeError, SourceURLError
-from edge.wire import ConfigApplied, ConfigDoc, ConfigVersionInfo
 from fleet_common.files import atomic_write_text
+from fleet_common.problems import problem_list
+from fleet_common.timefmt import rfc3339
+from fleet_common.wire.edge import ConfigApplied, ConfigDoc, ConfigVersionInfo, StreamStatus
 
 if TYPE_CHECKING:
-    from edge.service import Edge
+    from edge.camera import FrameSource
+    from edge.metrics import EdgeMetrics
+    from edge.snapshots.cache import SnapshotCache
     from edge.store import Store
     from edge.store.schema import ConfigVersion
 
 log = logging.getLogger("edge.config")
 
-MASK: Final = "***"
+MASK: Final = URL_MASK
+# What pydantic writes for a SecretStr it dumps as JSON: earlier versions stored this in place of
+# the Plate Recognizer token. Read back, it means "the secret is not known here" like MASK.
+_PYDANTIC_MASK: Final = "**********"
 HOT: Final = "hot"
+# Deepest JSON accepted from a client (the config is 3 levels deep): deeper is refused before
+# anything recurses over it.
+MAX_JSON_DEPTH: Final = 32
+# A problem's reason is cut to this length: an error never echoes a big input back.
+# Versions whose secrets are remembered in memory (stored versions hold them masked).
+_SECRETS_KEPT: Final = 64
 PROCESS: Final = "restart:process"
 
 FlagValue = tuple[Any, Any]  # (the value a command-line flag gave, the file's value or None)
@@ -62,20 +74,30 @@ class ConfigInvalid(ConfigError):
     """A proposed config is invalid; ``errors`` lists ``{path, reason}`` for each problem."""
 
     def __init__(self, errors: list[FieldProblem]) -> None:
-        super().__init__("; ".join(f"{e.path}: {e.reason}" for e in errors))
+        message = "invalid configuration: " + "; ".join(f"{e.path}: {e.reason}" for e in errors)
+        super().__init__(message, errors=[{"path": e.path, "reason": e.reason} for e in errors])
         self.errors = errors
 
 
 class ConfigConflict(ConfigError):
     """``If-Match`` named a version that is no longer the running one."""
 
+    code: ClassVar[str] = "version_conflict"
+    http_status: ClassVar[int] = 412
+
 
 class ConfigNotFound(ConfigError):
     """No such version (or no good version to roll back to)."""
 
+    code: ClassVar[str] = "not_found"
+    http_status: ClassVar[int] = 404
+
 
 class ConfigNotSaved(ConfigError):
     """The config file could not be written; nothing was applied."""
+
+    code: ClassVar[str] = "config_not_saved"
+    http_status: ClassVar[int] = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +124,36 @@ def _leaf_classes(model: type[BaseModel], prefix: str = "") -> dict[str, str]:
 APPLY: Final[Mapping[str, str]] = _leaf_classes(EdgeConfig)
 """Every leaf key of the config (dotted path) → its ``x-apply`` class."""
 
+SecretKind = Literal["secret", "url"]
+
+
+def _is_secret_type(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    return any(_is_secret_type(arg) for arg in get_args(annotation))
+
+
+def _secret_leaves(model: type[BaseModel], prefix: str = "") -> dict[str, SecretKind]:
+    found: dict[str, SecretKind] = {}
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            found.update(_secret_leaves(ann, f"{path}."))
+            continue
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if _is_secret_type(ann):
+            found[path] = "secret"
+        elif extra.get(SECRET_URL_KEY):
+            found[path] = "url"
+    return found
+
+
+SECRETS: Final[Mapping[str, SecretKind]] = _secret_leaves(EdgeConfig)
+"""Every secret leaf of the config → ``secret`` (a SecretStr: masked whole) or ``url`` (a URL
+whose credentials are masked, marked ``x-secret-url``). Found from the model, so a new secret
+field is masked, kept and round-tripped without touching this module."""
+
 
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7396 JSON merge patch: objects merge, ``null`` removes, anything else replaces."""
@@ -117,60 +169,67 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def plain(config: EdgeConfig) -> dict[str, Any]:
-    """The config as JSON data with its secrets in clear (the store and the file need them)."""
+    """The config as JSON data with its secrets in clear (the config file needs them)."""
     data = config.model_dump(mode="json")
-    password = config.camera.password
-    data["camera"]["password"] = password.get_secret_value() if password is not None else None
+    for path, kind in SECRETS.items():
+        if kind == "secret":
+            value = _value(config, path)
+            _put(data, path, value.get_secret_value() if value is not None else None)
     return data
 
 
-def _split_userinfo(url: str) -> tuple[str, str | None, str] | None:
-    """``(user, password, host)`` of a URL with credentials, else None."""
-    netloc = urlsplit(url).netloc
-    userinfo, at, host = netloc.rpartition("@")
-    if not at:
-        return None
-    user, colon, password = userinfo.partition(":")
-    return user, (password if colon else None), host
-
-
-def _with_password(url: str, password: str) -> str:
-    parts = urlsplit(url)
-    creds = _split_userinfo(url)
-    assert creds is not None  # noqa: S101 - callers checked
-    netloc = f"{creds[0]}:{password}@{creds[2]}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+def _put(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set a leaf where its section exists (a partial document may lack it)."""
+    *parents, leaf = path.split(".")
+    node: Any = data
+    for key in parents:
+        node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, dict) and leaf in node:
+        node[leaf] = value
 
 
 def mask(data: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy fit for the API: the camera URL's password and ``camera.password`` as ``***``."""
+    """A copy fit for the API and the store: every secret as ``***``, every URL's credentials
+    (user info password, credential query parameters) as ``***``."""
     out = copy.deepcopy(dict(data))
-    camera = out.get("camera")
-    if isinstance(camera, dict):
-        source = camera.get("source")
-        if isinstance(source, str):
-            creds = _split_userinfo(source)
-            if creds is not None and creds[1] is not None:
-                camera["source"] = _with_password(source, MASK)
-        if camera.get("password") is not None:
-            camera["password"] = MASK
+    for path, kind in SECRETS.items():
+        value = _get(out, path)
+        if kind == "secret" and value is not None:
+            _put(out, path, MASK)
+        elif kind == "url" and isinstance(value, str):
+            _put(out, path, redact_url(value, MASK))
     return out
 
 
 def unmask(data: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
     """``data`` with each ``***`` sent back replaced by the running secret it stands for."""
     out = copy.deepcopy(dict(data))
-    camera, running = out.get("camera"), current.get("camera") or {}
-    if not isinstance(camera, dict):
-        return out
-    if camera.get("password") == MASK:
-        camera["password"] = running.get("password")
-    source, old = camera.get("source"), running.get("source")
-    if isinstance(source, str) and isinstance(old, str):
-        creds, old_creds = _split_userinfo(source), _split_userinfo(old)
-        if creds is not None and creds[1] == MASK and old_creds is not None and old_creds[1]:
-            camera["source"] = _with_password(source, old_creds[1])
+    for path, kind in SECRETS.items():
+        value, running = _get(out, path), _get(current, path)
+        if kind == "secret" and value in (MASK, _PYDANTIC_MASK):
+            _put(out, path, running)
+        elif kind == "url" and isinstance(value, str) and isinstance(running, str):
+            _put(out, path, unredact_url(value, running, MASK))
     return out
+
+
+def secrets_of(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The secret leaves of a plain config (what a masked stored version lacks)."""
+    return {path: _get(data, path) for path in SECRETS}
+
+
+def json_depth(data: Any) -> int:
+    """Nesting depth of JSON data, without recursion (a hostile document cannot blow the stack)."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                return depth
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _get(data: Mapping[str, Any], path: str) -> Any:
@@ -201,15 +260,16 @@ def classify(paths: list[str]) -> tuple[list[str], list[str], list[str]]:
 
 def problems(err: ValidationError) -> list[FieldProblem]:
     """pydantic's errors as ``{path, reason}``; a whole-section check names the section."""
-    return [
-        FieldProblem(".".join(str(p) for p in e["loc"]) or "(root)", e["msg"]) for e in err.errors()
-    ]
+    found = problem_list(err.errors(include_input=False, include_url=False))
+    return [FieldProblem(p["path"], p["reason"]) for p in found]
 
 
 def validate(data: Any) -> EdgeConfig:
     """The config ``data`` describes, or :class:`ConfigInvalid` with every problem."""
     if not isinstance(data, dict):
         raise ConfigInvalid([FieldProblem("(root)", "the config must be a JSON object")])
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise ConfigInvalid([FieldProblem("(root)", f"nested deeper than {MAX_JSON_DEPTH} levels")])
     try:
         return EdgeConfig.model_validate(data)
     except ValidationError as err:
@@ -276,19 +336,30 @@ def _canonical(data: Mapping[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
-def _rfc3339(ts: float) -> str:
-    from edge.service import rfc3339
-
-    return rfc3339(ts)
-
-
 # ---------------------------------------------------------------------- the manager
+class ConfigTarget(Protocol):
+    """What a config change acts on: the running config (edited in place), the parts that
+    copied values when built (:meth:`apply_hot`), the components a change restarts, and the
+    stream whose health judges a camera change. :class:`edge.service.Edge` is one."""
+
+    config: EdgeConfig
+    metrics: EdgeMetrics
+    source: FrameSource
+    cache: SnapshotCache
+
+    def apply_hot(self) -> None: ...
+
+    async def restart_component(self, component: str) -> bool: ...
+
+    def stream_status(self, now_mono: float | None = None) -> StreamStatus: ...
+
+
 class ConfigManager:
     """The running config's versions, and the one way to change it. Lives on the loop."""
 
     def __init__(
         self,
-        edge: Edge,
+        edge: ConfigTarget,
         store: Store,
         *,
         path: Path,
@@ -306,6 +377,10 @@ class ConfigManager:
         self._judge: asyncio.Task[None] | None = None
         self._flag_keys = tuple(flag_keys)
         self._flags: dict[str, FlagValue] = {}
+        # Stored versions hold their secrets masked; the secrets of the versions made or loaded
+        # in this run are kept here, so a rollback (automatic ones above all) restores them.
+        self._secrets: dict[int, dict[str, Any]] = {}
+        self._judge_deadline = False  # the running judge rolls back if the stream stays down
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -313,15 +388,16 @@ class ConfigManager:
         running = plain(self.edge.config)
         in_file = await asyncio.to_thread(_read_toml, self.path)
         self._flags = {k: (_get(running, k), _get(in_file or {}, k)) for k in self._flag_keys}
-        current = _canonical(running)
+        current = _canonical(mask(running))
         newest = await asyncio.to_thread(self.store.config_versions, 1)
-        if newest and _canonical(json.loads(newest[0].config_json)) == current:
+        if newest and _canonical(mask(json.loads(newest[0].config_json))) == current:
             self.version = newest[0].version
         else:
             where = str(self.path) if in_file is not None else "defaults and flags"
             self.version = await asyncio.to_thread(
                 self.store.save_config_version, current, "startup", f"loaded from {where}"
             )
+        self._remember(self.version, running)
         log.info("config version %d", self.version)
         self._start_judge(self.version, rollback_to=None)
 
@@ -336,13 +412,15 @@ class ConfigManager:
         rows = await asyncio.to_thread(self.store.config_versions, limit)
         return [
             ConfigVersionInfo(
-                version=r.version, created_at=_rfc3339(r.created_at), source=r.source,
+                version=r.version, created_at=rfc3339(r.created_at), source=r.source,
                 reason=r.reason, good=r.good,
             )
             for r in rows
         ]  # fmt: skip
 
     async def version_doc(self, version: int) -> ConfigDoc:
+        if not 0 <= version <= MAX_VERSION:
+            raise ConfigNotFound(f"no config version {version}")
         row = await asyncio.to_thread(self.store.config_version, version)
         if row is None:
             raise ConfigNotFound(f"no config version {version} (pruned or never made)")
@@ -357,6 +435,7 @@ class ConfigManager:
             self._check_match(if_match)
             if not isinstance(body, dict):
                 raise ConfigInvalid([FieldProblem("(root)", "the config must be a JSON object")])
+            _check_depth(body)
             new = validate(unmask(body, plain(self.edge.config)))
             return await self._apply(new, source=source, reason=reason, action="applied")
 
@@ -368,6 +447,7 @@ class ConfigManager:
             self._check_match(if_match)
             if not isinstance(patch, dict):
                 raise ConfigInvalid([FieldProblem("(root)", "a merge patch must be a JSON object")])
+            _check_depth(patch)
             current = plain(self.edge.config)
             new = validate(merge_patch(current, unmask(patch, current)))
             return await self._apply(new, source=source, reason=reason, action="applied")
@@ -387,6 +467,10 @@ class ConfigManager:
         # Keys only a restart can change stay as they run: an old version may have been made
         # with other flags (--listen, --data-dir).
         current = plain(self.edge.config)
+        # Secrets: the version's own where this run made it, else the running ones (a stored
+        # version holds them masked).
+        known = self._secrets.get(target.version)
+        data = unmask(data, current) if known is None else _with_values(data, known)
         for path, kind in APPLY.items():
             if kind == PROCESS:
                 parent = _get(data, path.rpartition(".")[0]) if "." in path else data
@@ -398,14 +482,26 @@ class ConfigManager:
 
     def _rollback_target(self, version: int | None) -> ConfigVersion:
         if version is not None:
-            row = self.store.config_version(version)
+            row = self.store.config_version(version) if 0 <= version <= MAX_VERSION else None
             if row is None:
                 raise ConfigNotFound(f"no config version {version} (pruned or never made)")
             return row
+        row = self._good_before(self.version)
+        if row is None:
+            raise ConfigNotFound("no earlier version is known to be good")
+        return row
+
+    def _good_before(self, version: int) -> ConfigVersion | None:
+        """The newest version older than ``version`` that had the stream online. Blocking."""
         for row in self.store.config_versions(self.store.caps.max_config_versions):
-            if row.version < self.version and row.good:
+            if row.version < version and row.good:
                 return row
-        raise ConfigNotFound("no earlier version is known to be good")
+        return None
+
+    def _remember(self, version: int, data: Mapping[str, Any]) -> None:
+        self._secrets[version] = secrets_of(data)
+        while len(self._secrets) > _SECRETS_KEPT:
+            del self._secrets[min(self._secrets)]
 
     def _check_match(self, if_match: int | None) -> None:
         if if_match is not None and if_match != self.version:
@@ -431,13 +527,16 @@ class ConfigManager:
             return ConfigApplied(version=self.version, config=mask(new_plain), hot=[], restarted=[])
         if "camera" in components:
             await asyncio.to_thread(_check_source, new, edge)
+        # A change on top of one still on probation (the stream not back yet) stays on it.
+        on_probation = self._judge_deadline
         await self._cancel_judge()
         previous = self.version
         if edge.stream_status() == "online":  # the running version works: it is a good one
             await asyncio.to_thread(self.store.mark_config_good, previous, True)
         version = await asyncio.to_thread(
-            self.store.save_config_version, _canonical(new_plain), source, reason
+            self.store.save_config_version, _canonical(mask(new_plain)), source, reason
         )
+        self._remember(version, new_plain)
         try:
             await asyncio.to_thread(
                 atomic_write_text, self.path, toml_text(new, version, self._flags)
@@ -462,9 +561,11 @@ class ConfigManager:
         if self._on_applied is not None:
             await self._on_applied(version, edge.config)
         rollback_to = None
-        if "camera" in restarted and action == "applied":
-            prev = await asyncio.to_thread(self.store.config_version, previous)
-            rollback_to = previous if prev is not None and prev.good else None
+        if action == "applied" and ("camera" in restarted or on_probation):
+            # Back to the last version known good, not merely the previous one: that may be
+            # a bad change itself (two bad camera URLs in a row).
+            good = await asyncio.to_thread(self._good_before, version)
+            rollback_to = good.version if good is not None else None
         self._start_judge(version, rollback_to=rollback_to)
         return ConfigApplied(version=version, config=mask(new_plain), hot=hot, restarted=restarted)
 
@@ -476,6 +577,7 @@ class ConfigManager:
 
     # ------------------------------------------------------------------ judging a version
     def _start_judge(self, version: int, *, rollback_to: int | None) -> None:
+        self._judge_deadline = rollback_to is not None
         self._judge = asyncio.get_running_loop().create_task(
             self._run_judge(version, rollback_to), name=f"config-judge-{version}"
         )
@@ -491,6 +593,7 @@ class ConfigManager:
         """Mark ``version`` good once the stream is online; roll back if it never comes."""
         grace = self.edge.config.camera.rollback_grace_s if rollback_to is not None else None
         if await self._online_within(grace):
+            self._judge_deadline = False
             await asyncio.to_thread(self.store.mark_config_good, version, True)
             log.debug("config version %d is good: the stream is online", version)
             return
@@ -536,6 +639,21 @@ class ConfigManager:
         return True
 
 
+MAX_VERSION: Final = 2**63 - 1  # SQLite's INTEGER: a larger version cannot exist
+
+
+def _check_depth(data: Any) -> None:
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise ConfigInvalid([FieldProblem("(root)", f"nested deeper than {MAX_JSON_DEPTH} levels")])
+
+
+def _with_values(data: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(data)
+    for path, value in values.items():
+        _put(out, path, value)
+    return out
+
+
 def _read_toml(path: Path) -> dict[str, Any] | None:
     """The file's own data (None if there is none): what flags must not overwrite in it."""
     try:
@@ -547,7 +665,7 @@ def _read_toml(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _check_source(config: EdgeConfig, edge: Edge) -> None:
+def _check_source(config: EdgeConfig, edge: ConfigTarget) -> None:
     """Build (not start) a source for ``config``: a URL that cannot work is a 422, not a loop."""
     from edge.camera import open_source
 

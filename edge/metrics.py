@@ -171,7 +171,8 @@ class EdgeMetrics:
             ["function"], buckets=_LOCK_BUCKETS, registry=r,
         )  # fmt: skip
         self.lock_carts = Gauge(
-            p + "lock_carts", "Carts by state (locked, unlocked, in_use, returned, fault, unknown)",
+            p + "lock_carts",
+            "Carts by state (locked, unlocked, in_use, missing, returned, fault, unknown)",
             ["state"], registry=r,
         )  # fmt: skip
         self.lock_boards_down = Gauge(

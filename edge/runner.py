@@ -17,14 +17,23 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from edge.api import create_app
-from edge.config import LIVE_CONFIG_FILENAME, EdgeConfig, parse_listen
+from edge.api.http_protocol import header_deadline_protocol
+from edge.config import LIVE_CONFIG_FILENAME, EdgeConfig, HttpConfig, listen_url, parse_listen
 from edge.discovery import Advertiser, advertise_interfaces, device_id
-from edge.guards import DiskGuard, GuardMetrics, MemoryGuard, TemperatureGuard, run_guards
+from edge.guards import (
+    DiskGuard,
+    GuardMetrics,
+    MemoryGuard,
+    TemperatureGuard,
+    run_guards,
+    tune_allocator,
+)
 from edge.live_config import ConfigManager
 from edge.service import Edge
 from edge.stream_watch import Severity, alert
+from edge.sync.wiring import start_sync
 from edge.systemd import SystemdNotifier
-from fleet_common.cli import EXIT_FAILURE, EXIT_OK
+from fleet_common.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 from fleet_common.version import VERSION
 
 log = logging.getLogger("edge")
@@ -59,6 +68,7 @@ class _Server(uvicorn.Server):
         self._on_started = on_started
         self._on_stopping = on_stopping
         self._on_shutdown = on_shutdown
+        self.interrupted = False  # the first stop signal was SIGINT (Ctrl-C): exit 130
 
     def serving(self) -> bool:
         """Listening and not shutting down: what the systemd watchdog vouches for."""
@@ -80,7 +90,8 @@ class _Server(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        """SIGTERM/SIGINT end the server gracefully and the process with status 0.
+        """SIGTERM/SIGINT end the server gracefully; the process exits 0 (SIGTERM) or 130
+        (SIGINT, as after a Ctrl-C anywhere else).
 
         uvicorn's own handling re-raises the signal after shutting down, which would end the
         process "killed by SIGTERM" — wrong for a service that stopped cleanly as asked.
@@ -103,6 +114,7 @@ class _Server(uvicorn.Server):
         log.info("%s received: shutting down", sig.name)
         if not self.should_exit:
             self._on_stopping()
+            self.interrupted = sig == signal.SIGINT
         self.should_exit = True
 
 
@@ -126,18 +138,22 @@ async def serve(
 
     def on_started() -> None:
         # Tests and scripts read this line to learn an ephemeral port.
-        log.info("listening on http://%s:%d", host, port)
-        notifier.ready(f"serving http://{host}:{port}, camera {edge.source.safe_url}")
+        log.info("listening on %s", listen_url(host, port))
+        notifier.ready(f"serving {listen_url(host, port)}, camera {edge.source.safe_url}")
         if advertiser is not None:  # probing takes a second or so: not in readiness's way
             task = asyncio.get_running_loop().create_task(advertiser.start())
             advertising.add(task)
             task.add_done_callback(advertising.discard)
 
+    def end_streams() -> None:  # endless responses end before the graceful wait, not after
+        edge.events.end_subscriptions()
+        app.end_streams()
+
     server = _Server(
-        uvicorn_config(app),
+        uvicorn_config(app, http=config.http),
         on_started=on_started,
         on_stopping=notifier.stopping,
-        on_shutdown=edge.events.end_subscriptions,
+        on_shutdown=end_streams,
     )
     gave_up: list[str] = []
 
@@ -198,6 +214,7 @@ async def serve(
             advertiser.cfg_version = edge.live.version
     else:
         log.warning("the config API is unavailable: no store to keep versions in")
+    edge.sync = await start_sync(edge, edge.live)  # None unless enrolled (carwash-edge enroll)
     try:
         await server.serve(sockets=[sock])
     finally:
@@ -205,13 +222,17 @@ async def serve(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if edge.sync is not None:
+            await edge.sync.stop()  # before the store closes: no push is cut in half
         if advertiser is not None:
             await advertiser.stop()  # goodbye packets: consoles drop this edge at once
         if edge.live is not None:
             await edge.live.stop()
         await edge.stop_async()  # pending events written, store closed
         sock.close()
-    return EXIT_FAILURE if gave_up else EXIT_OK
+    if gave_up:
+        return EXIT_FAILURE
+    return EXIT_INTERRUPTED if server.interrupted else EXIT_OK
 
 
 _GUARD_ALERTS: dict[tuple[str, str], tuple[str, Severity, bool, str]] = {
@@ -270,14 +291,24 @@ def _run_guards(edge: Edge, on_exit: Callable[[str], None]) -> Coroutine[Any, An
     )
 
 
-def uvicorn_config(app: ASGIApp, graceful_shutdown_s: int = 2) -> uvicorn.Config:
-    """How the edge's API is served (also by tests that serve an in-process edge)."""
+def uvicorn_config(
+    app: ASGIApp, graceful_shutdown_s: int = 2, http: HttpConfig | None = None
+) -> uvicorn.Config:
+    """How the edge's API is served (also by tests that serve an in-process edge).
+
+    ``http``: the limits (default: the config's defaults). uvicorn has no timeout for a
+    request's headers (its keep-alive timer restarts at every byte received), so the protocol
+    is :func:`edge.api.http_protocol.header_deadline_protocol`; ``limit_concurrency`` caps the
+    connections and requests served at once (503 beyond).
+    """
+    http = http if http is not None else HttpConfig()
     return uvicorn.Config(
         app,
         log_config=None,
         access_log=False,
         lifespan="off",
-        http="httptools",
+        http=header_deadline_protocol(http.header_timeout_s),
+        limit_concurrency=http.max_connections,
         # Not behind a proxy: X-Forwarded-For from a client must not pick its rate-limit
         # bucket; and the middleware would cost every request a few microseconds.
         proxy_headers=False,
@@ -325,6 +356,7 @@ def run(
     config: EdgeConfig, config_path: Path | None = None, flag_keys: Collection[str] = ()
 ) -> int:
     """Blocking entry point: uvloop when available (it is on Linux with the edge extra)."""
+    tune_allocator()  # before any thread allocates: see bench/README.md, bench/memory
     try:
         import uvloop
     except ImportError:  # pragma: no cover - Windows developer machines

@@ -20,7 +20,6 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from edge.camera import FrameSource, open_source
@@ -30,11 +29,14 @@ from edge.errors import StoreError
 from edge.events import EventLog
 from edge.keys import KeyStore
 from edge.metrics import EdgeMetrics
+from edge.plates.service import PlateService
 from edge.snapshots.cache import Snapshot, SnapshotCache
 from edge.snapshots.encoder import Encoder
 from edge.store import Store, StoreCaps
 from edge.stream_watch import WATCH_INTERVAL_S, StreamWatch
-from edge.wire import (
+from fleet_common.timefmt import rfc3339
+from fleet_common.version import VERSION
+from fleet_common.wire.edge import (
     CacheStats,
     ComponentHealth,
     Health,
@@ -44,12 +46,11 @@ from edge.wire import (
     SourceInfo,
     StreamStatus,
 )
-from fleet_common.version import VERSION
 
 if TYPE_CHECKING:
     from edge.live_config import ConfigManager
     from edge.locks.service import LockService
-    from edge.plates.service import PlateService
+    from edge.sync.service import SyncService
 
 log = logging.getLogger("edge")
 
@@ -57,10 +58,6 @@ log = logging.getLogger("edge")
 _CAMERA_HEALTH: dict[StreamStatus, HealthStatus] = {
     "online": "ok", "degraded": "degraded", "offline": "failing",
 }  # fmt: skip
-
-
-def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -81,6 +78,7 @@ class Edge:
     _watch_task: asyncio.Task[None] | None = field(default=None, repr=False)
     locks: LockService | None = field(default=None, repr=False)  # with locks.enabled only
     plates: PlateService | None = field(default=None, repr=False)  # with start_async only
+    sync: SyncService | None = field(default=None, repr=False)  # set by the runner if enrolled
     _store_fraction: float | None = field(default=None, repr=False)  # disk low: caps cut
 
     @classmethod
@@ -229,8 +227,6 @@ class Edge:
     async def start_plates(self) -> None:
         if self.plates is not None:
             return
-        from edge.plates.service import PlateService
-
         service = PlateService(self)
         await service.start()
         self.plates = service
@@ -312,6 +308,8 @@ class Edge:
             components["locks"] = self._locks_health(self.locks)
         if self.plates is not None:
             components["plates"] = self.plates.health()
+        if self.sync is not None:
+            components["cloud"] = self._sync_health(self.sync)
         return Health(
             status=overall,
             id=self.device_id,
@@ -331,6 +329,21 @@ class Edge:
         status = "failing" if len(down) == len(locks.config.boards) else "degraded"
         boards = ", ".join(str(u) for u in down)
         return ComponentHealth(status=status, detail=f"lock boards not answering: {boards}")
+
+    @staticmethod
+    def _sync_health(sync: SyncService) -> ComponentHealth:
+        state = sync.state
+        if state.online and state.outbox_rejected == 0:
+            return ComponentHealth(status="ok", detail=f"{state.outbox_pending} events to send")
+        if state.online:
+            return ComponentHealth(
+                status="degraded", detail=f"{state.outbox_rejected} events refused by the cloud"
+            )
+        error = state.heartbeat.last_error or "not reached yet"
+        return ComponentHealth(
+            status="degraded",
+            detail=f"cloud unreachable ({error}); {state.outbox_pending} events wait",
+        )
 
     def _store_health(self) -> ComponentHealth:
         if self.store is not None and self.events.store_failure is not None:

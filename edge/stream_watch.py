@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from edge.wire import StreamStatus
+from fleet_common.wire.edge import StreamStatus
 
 WATCH_INTERVAL_S: Final = 0.5
 Severity = Literal["info", "warning", "critical"]

@@ -1,7 +1,8 @@
 """``create_app(edge)``: the edge's HTTP API as one ASGI application.
 
-JSON routes are FastAPI (typed by :mod:`edge.wire`, documented in the served OpenAPI); picture
-and metrics routes are raw ASGI in :mod:`edge.api.pictures`, described in the same document.
+JSON routes are FastAPI (typed by :mod:`fleet_common.wire.edge`, documented in the served
+OpenAPI); picture and metrics routes are raw ASGI in :mod:`edge.api.pictures`, described in the
+same document.
 """
 
 from __future__ import annotations
@@ -10,20 +11,24 @@ import asyncio
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
+from edge.api.asgi import MAX_INT
 from edge.api.carts import CART_ROUTES, add_cart_routes
 from edge.api.config_routes import CONFIG_ROUTES, add_config_routes, http_config_hook
+from edge.api.errors import AUTH_ERRORS, document_errors, install_error_handlers
 from edge.api.events import EventRoutes, add_event_routes
 from edge.api.events import openapi_operation as events_operation
 from edge.api.guard import Guard
-from edge.api.pictures import MJPEG_BOUNDARY, PictureRoutes
+from edge.api.pictures import MAX_AGE_MS, MAX_WIDTH, MJPEG_BOUNDARY, PictureRoutes
 from edge.api.plates import PLATE_ROUTES, add_plate_routes
 from edge.api.ratelimit import RateLimiter
 from edge.api.routes import Route, RouteTable
 from edge.keys import Role
 from edge.service import Edge
-from edge.wire import (
+from fleet_common.apidocs import docs_page
+from fleet_common.version import VERSION
+from fleet_common.wire.edge import (
     ApiKeyInfo,
     ApiKeyList,
     ErrorBody,
@@ -31,7 +36,6 @@ from edge.wire import (
     SnapshotInfo,
     SnapshotList,
 )
-from fleet_common.version import VERSION
 
 
 def route_table(
@@ -67,13 +71,26 @@ def create_app(edge: Edge) -> Guard:
     api = FastAPI(
         title="carwash-edge",
         version=VERSION,
-        description="The HTTP API of one bay's edge device. Send `Authorization: Bearer KEY`.",
+        description="The HTTP API of one bay's edge device. Send `Authorization: Bearer KEY`."
+        ' Every error is `{"error": code, "message": text}`; a request body is JSON'
+        " (`application/json`) of at most `http.max_body_bytes`. Beyond `http.max_connections`"
+        " connections at once, any route answers 503 (`unavailable`).",
+        # The API reference is served by the edge itself (fleet_common/apidocs.py): Swagger UI and
+        # ReDoc fetch their scripts from a CDN, blank on a Pi without internet.
+        docs_url=None,
+        redoc_url=None,
         responses={
             401: {"model": ErrorBody, "description": "No or invalid API key"},
             403: {"model": ErrorBody, "description": "The key's role is too low"},
             429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
         },
     )
+
+    install_error_handlers(api)
+
+    @api.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    async def docs() -> HTMLResponse:
+        return HTMLResponse(docs_page(api.openapi()))
 
     @api.get("/api/snapshot/info", response_model=SnapshotInfo, tags=["pictures"])
     async def snapshot_info() -> SnapshotInfo:
@@ -126,7 +143,12 @@ def create_app(edge: Edge) -> Guard:
     api.openapi_schema = None
     api.openapi = lambda: _openapi(api, table)  # type: ignore[method-assign]
     limiter = RateLimiter(edge.config.http.rate_limit_per_s, edge.config.http.rate_limit_burst)
-    guard = Guard(api, table, edge.keys, limiter, edge.metrics)
+    http = edge.config.http
+    guard = Guard(
+        api, table, edge.keys, limiter, edge.metrics,
+        max_body_bytes=http.max_body_bytes, max_streams=http.max_streams_per_client,
+    )  # fmt: skip
+    guard.stream_enders.append(pictures.end_streams)
     edge.config_hooks.append(http_config_hook(guard))  # live config: hot HTTP keys
     return guard
 
@@ -153,6 +175,7 @@ def _openapi(api: FastAPI, table: RouteTable) -> dict[str, Any]:
         if operation is not None:
             operation["security"] = [{"apiKey": []}] if route.role else []
             operation["x-required-role"] = route.role
+    document_errors(doc)
     api.openapi_schema = doc
     return doc
 
@@ -165,25 +188,39 @@ _PICTURE_HEADERS = {
     "ETag": {"schema": {"type": "string"}, "description": "Send back as If-None-Match"},
 }
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+_STREAMS_429 = {
+    "description": "Rate limited, or this key holds `http.max_streams_per_client` streams"
+    " (events and MJPEG) already (`too_many_streams`)",
+    "content": _ERROR,
+}
 
 
-def _param(name: str, where: str, description: str, minimum: int | float = 0) -> dict[str, Any]:
+def _param(
+    name: str, where: str, description: str, minimum: int | float = 0, maximum: int = MAX_INT
+) -> dict[str, Any]:
     kind = "number" if isinstance(minimum, float) else "integer"
+    schema: dict[str, Any] = {"type": kind, "minimum": minimum}
+    if kind == "integer":
+        schema["maximum"] = maximum
     return {
         "name": name, "in": where, "required": where == "path", "description": description,
-        "schema": {"type": kind, "minimum": minimum},
+        "schema": schema,
     }  # fmt: skip
 
 
 def _raw_operation(route: Route) -> dict[str, Any]:
-    width = _param("width", "query", "Scale to this width (made once per picture and width).", 16)
+    width = _param(
+        "width", "query", "Scale to this width (made once per picture and width).", 16, MAX_WIDTH
+    )
     if route.template == "/api/events":
-        return events_operation(route.summary)
+        operation = events_operation(route.summary)
+        operation["responses"].update({**AUTH_ERRORS, "429": _STREAMS_429})
+        return operation
     if route.template == "/metrics":
         return {
             "summary": route.summary, "tags": ["system"],
             "responses": {"200": {"description": "Prometheus text format",
-                                  "content": {"text/plain": {}}}},
+                                  "content": {"text/plain": {}}}, **AUTH_ERRORS},
         }  # fmt: skip
     if route.template == "/api/stream.mjpeg":
         return {
@@ -192,13 +229,15 @@ def _raw_operation(route: Route) -> dict[str, Any]:
             "responses": {"200": {
                 "description": "An endless multipart stream of JPEG parts",
                 "content": {f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}": {}},
-            }},
+            }, "422": {"description": "Bad query parameter", "content": _ERROR},
+               **AUTH_ERRORS, "429": _STREAMS_429},
         }  # fmt: skip
     params = [width]
     if route.template == "/api/snapshot":
         params += [
             _param("max_age_ms", "query",
-                   "Wait (bounded) for a picture at most this old; decodes every frame meanwhile."),
+                   "Wait (bounded) for a picture at most this old; decodes every frame meanwhile.",
+                   maximum=MAX_AGE_MS),
             _param("wait_newer_than", "query",
                    "Long-poll: answer once a picture newer than this seq exists (304 on timeout)."),
         ]  # fmt: skip
@@ -214,5 +253,6 @@ def _raw_operation(route: Route) -> dict[str, Any]:
             "422": {"description": "Bad query parameter", "content": _ERROR},
             "503": {"description": "No picture yet, or none fresh enough in time",
                     "content": _ERROR},
+            **AUTH_ERRORS,
         },
     }  # fmt: skip

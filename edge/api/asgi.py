@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
+
+from fleet_common.wire.errors import status_of
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -15,6 +18,12 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 Headers = list[tuple[bytes, bytes]]
+
+# Ids and sequence numbers are SQLite INTEGERs: a larger one cannot exist (and would overflow).
+MAX_INT = 2**63 - 1
+# ASCII only: int() and float() also take other scripts' digits (``١٢٣``), which no client means.
+_INT = re.compile(r"-?[0-9]{1,19}")
+_FLOAT = re.compile(r"-?(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})")
 
 
 class BadRequest(Exception):
@@ -34,20 +43,23 @@ def query(scope: Scope) -> dict[str, str]:
     return dict(parse_qsl(raw.decode("latin-1"))) if raw else {}
 
 
+def parse_int(text: str, name: str, *, minimum: int = 0, maximum: int = MAX_INT) -> int:
+    """An integer written in ASCII digits within bounds; the message never repeats the input."""
+    if _INT.fullmatch(text) is None:
+        raise BadRequest(f"{name} must be an integer (ASCII digits)")
+    number = int(text)
+    if not minimum <= number <= maximum:
+        raise BadRequest(f"{name} must be between {minimum} and {maximum}")
+    return number
+
+
 def int_param(
-    params: dict[str, str], name: str, *, minimum: int = 0, maximum: int | None = None
+    params: dict[str, str], name: str, *, minimum: int = 0, maximum: int = MAX_INT
 ) -> int | None:
     value = params.get(name)
     if value is None or value == "":
         return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer, got {value!r}") from None
-    if number < minimum or (maximum is not None and number > maximum):
-        upper = f" and {maximum}" if maximum is not None else ""
-        raise BadRequest(f"{name} must be between {minimum}{upper}, got {number}")
-    return number
+    return parse_int(value, name, minimum=minimum, maximum=maximum)
 
 
 def float_param(
@@ -56,12 +68,11 @@ def float_param(
     value = params.get(name)
     if value is None or value == "":
         return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise BadRequest(f"{name} must be a number, got {value!r}") from None
+    if _FLOAT.fullmatch(value) is None:
+        raise BadRequest(f"{name} must be a decimal number (ASCII digits)")
+    number = float(value)
     if not minimum <= number <= maximum:
-        raise BadRequest(f"{name} must be between {minimum:g} and {maximum:g}, got {number:g}")
+        raise BadRequest(f"{name} must be between {minimum:g} and {maximum:g}")
     return number
 
 
@@ -90,14 +101,14 @@ async def send_json(
 
 async def send_error(
     send: Send,
-    status: int,
     code: str,
     message: str,
     extra: Iterable[tuple[bytes, bytes]] = (),
     **fields: Any,
 ) -> None:
-    """The JSON error body of DESIGN.md: ``{"error": code, "message": text, ...}``."""
-    await send_json(send, status, {"error": code, "message": message, **fields}, extra)
+    """The JSON error body of DESIGN.md, ``{"error": code, "message": text, ...}``, with the
+    status the registry gives ``code`` (the raw routes' side of the one error mapping)."""
+    await send_json(send, status_of(code), {"error": code, "message": message, **fields}, extra)
 
 
 async def wait_disconnect(receive: Receive) -> None:
@@ -108,16 +119,22 @@ async def wait_disconnect(receive: Receive) -> None:
             return
 
 
-async def until_disconnected(receive: Receive, work: Awaitable[None]) -> None:
-    """Run ``work`` until it ends or the client disconnects, whichever comes first."""
+async def until_disconnected(
+    receive: Receive, work: Awaitable[None], stop: asyncio.Event | None = None
+) -> None:
+    """Run ``work`` until it ends, the client disconnects or ``stop`` is set (the server is
+    shutting down), whichever comes first."""
     watcher = asyncio.ensure_future(wait_disconnect(receive))
     task = asyncio.ensure_future(work)
+    waits: set[asyncio.Future[Any]] = {watcher, task}
+    if stop is not None:
+        waits.add(asyncio.ensure_future(stop.wait()))
     try:
-        await asyncio.wait({watcher, task}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for t in (watcher, task):
+        for t in waits:
             t.cancel()
-        await asyncio.gather(watcher, task, return_exceptions=True)
+        await asyncio.gather(*waits, return_exceptions=True)
     error = task.exception() if task.done() and not task.cancelled() else None
     if error is not None:
         raise error

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Path
-from fastapi.responses import JSONResponse
 
+from edge.api.errors import documented
 from edge.api.routes import Route
-from edge.wire import CartCommand, CartCommandResult, CartInfo, CartList, ErrorBody
+from edge.errors import ApiError
+from fleet_common.timefmt import rfc3339
+from fleet_common.wire.edge import CartCommand, CartCommandResult, CartInfo, CartList
 
 if TYPE_CHECKING:
     from edge.locks.driver import CartView
@@ -29,29 +31,22 @@ CART_ROUTES = [
     Route("POST", "/api/carts/{cart_id}/lock", "operator"),
 ]
 
-STATUS = {
-    "unknown_cart": 404, "invalid_state": 409, "request_id_reused": 409, "board_down": 503,
-    "bus_error": 503, "locks_disabled": 503, "crc_error": 502, "board_timeout": 504,
-    "not_confirmed": 504,
-}  # fmt: skip
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "No such cart (`unknown_cart`)"},
-    409: {"model": ErrorBody, "description": "`invalid_state`, `request_id_reused`"},
-    502: {"model": ErrorBody, "description": "The board's answers were corrupted (`crc_error`)"},
-    503: {"model": ErrorBody, "description": "`board_down` (fails fast), `locks_disabled`"},
-    504: {"model": ErrorBody, "description": "`board_timeout`, `not_confirmed`"},
-}
+_ERRORS = documented(
+    "unknown_cart",
+    "invalid_state",
+    "request_id_reused",
+    "crc_error",
+    "board_down",
+    "bus_error",
+    "locks_disabled",
+    "board_timeout",
+    "not_confirmed",
+)
 
 LockGetter = Callable[[], "LockService | None"]
 
 
-def _error(code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=STATUS.get(code, 503))
-
-
 def _info(view: CartView) -> CartInfo:
-    from edge.locks.service import rfc3339
-
     return CartInfo(
         id=view.cart, board=view.unit, lock=view.lock, state=view.state,
         previous=view.previous, changed_at=rfc3339(view.changed_at), detail=view.detail,
@@ -76,14 +71,9 @@ def add_cart_routes(api: FastAPI, locks: LockGetter) -> None:
     async def command(cart_id: int, action: Action, body: CartCommand) -> Any:
         service = locks()
         if service is None:
-            return _error("locks_disabled", "this edge drives no lock boards (locks.enabled)")
-        from edge.locks.errors import CommandError
-        from edge.locks.service import rfc3339
+            raise ApiError("locks_disabled", "this edge drives no lock boards (locks.enabled)")
 
-        try:
-            outcome = await service.command(cart_id, action, body.request_id)
-        except CommandError as err:
-            return _error(err.code, str(err))
+        outcome = await service.command(cart_id, action, body.request_id)  # CommandError: 4xx/5xx
         return CartCommandResult(
             cart=outcome.cart, action=outcome.action, request_id=outcome.request_id,
             state=outcome.state, confirmed_at=rfc3339(outcome.confirmed_at),

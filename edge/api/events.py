@@ -16,19 +16,21 @@ from typing import Any, Final
 from fastapi import FastAPI, Query
 
 from edge.api.asgi import (
-    BadRequest,
+    MAX_INT,
     Receive,
     Scope,
     Send,
     header,
     int_param,
+    parse_int,
     query,
     until_disconnected,
 )
 from edge.events import Subscription, parse_kinds
-from edge.service import Edge, rfc3339
+from edge.service import Edge
 from edge.store import Event
-from edge.wire import EventList, EventOut
+from fleet_common.timefmt import rfc3339
+from fleet_common.wire.edge import EventList, EventOut
 
 SSE_TYPE: Final = b"text/event-stream; charset=utf-8"
 KEEPALIVE: Final = b": keepalive\n\n"
@@ -63,12 +65,7 @@ class EventRoutes:
         after = int_param(params, "after", minimum=0)
         last_id = header(scope, b"last-event-id")
         if last_id is not None and last_id.strip():
-            try:
-                after = int(last_id)
-            except ValueError:
-                raise BadRequest(f"Last-Event-ID must be an event id, got {last_id!r}") from None
-            if after < 0:
-                raise BadRequest(f"Last-Event-ID must not be negative, got {after}")
+            after = parse_int(last_id.strip().decode("latin-1"), "Last-Event-ID")
         kinds = parse_kinds(params.get("kinds"))
         # Subscribed before the headers go out: an event emitted once a client has the
         # response headers reaches it.
@@ -122,7 +119,7 @@ def add_event_routes(api: FastAPI, edge: Edge) -> None:
 
 def openapi_operation(summary: str) -> dict[str, Any]:
     """The OpenAPI description of the raw ``GET /api/events``."""
-    text = {"schema": {"type": "integer", "minimum": 0}}
+    text = {"schema": {"type": "integer", "minimum": 0, "maximum": MAX_INT}}
     return {
         "summary": summary,
         "tags": ["events"],

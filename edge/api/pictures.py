@@ -24,12 +24,14 @@ from edge.api.asgi import (
     send_error,
     until_disconnected,
 )
-from edge.service import Edge, rfc3339
+from edge.service import Edge
 from edge.snapshots.cache import Snapshot
-from edge.wire import H_AGE_MS, H_CAPTURED_AT, H_SEQ, H_STREAM_STATUS
+from fleet_common.timefmt import rfc3339
+from fleet_common.wire.edge import H_AGE_MS, H_CAPTURED_AT, H_SEQ, H_STREAM_STATUS
 
 JPEG: Final = b"image/jpeg"
 MAX_WIDTH: Final = 7680
+MAX_AGE_MS: Final = 3_600_000  # ?max_age_ms= (an hour)
 MJPEG_BOUNDARY: Final = "carwashframe"
 # An MJPEG client that sees nothing for this long re-sends the last picture (keeps proxies open).
 MJPEG_KEEPALIVE_S: Final = 5.0
@@ -46,6 +48,13 @@ class PictureRoutes:
     def __init__(self, edge: Edge) -> None:
         self.edge = edge
         self._cfg = edge.config.snapshots
+        # Set when the server shuts down: MJPEG responses end cleanly then, instead of being
+        # cancelled (a traceback per viewer) once the graceful shutdown time is over.
+        self._closing = asyncio.Event()
+
+    def end_streams(self) -> None:
+        """End every MJPEG response (the server is stopping); new ones end at once."""
+        self._closing.set()
 
     # ------------------------------------------------------------------ helpers
     def _headers(self, snap: Snapshot, etag: str) -> list[tuple[bytes, bytes]]:
@@ -82,11 +91,11 @@ class PictureRoutes:
             return
         await send_bytes(send, 200, body, JPEG, headers)
 
-    async def _no_frame(self, send: Send, message: str, status: int = 503) -> None:
+    async def _no_frame(self, send: Send, message: str) -> None:
         latest = self.edge.cache.latest
         age = round(latest.age_ms(), 1) if latest is not None else None
         await send_error(
-            send, status, "no_frame" if latest is None else "stale", message,
+            send, "no_frame" if latest is None else "stale", message,
             [(b"retry-after", b"1")],
             stream_status=self.edge.stream_status(), age_ms=age,
         )  # fmt: skip
@@ -96,7 +105,7 @@ class PictureRoutes:
         """``GET /api/snapshot[?width=&max_age_ms=&wait_newer_than=]``."""
         params = query(scope)
         width = self._width(scope)
-        max_age = int_param(params, "max_age_ms", minimum=0, maximum=3_600_000)
+        max_age = int_param(params, "max_age_ms", minimum=0, maximum=MAX_AGE_MS)
         newer_than = int_param(params, "wait_newer_than", minimum=0)
         cache = self.edge.cache
         snap = cache.latest
@@ -130,7 +139,7 @@ class PictureRoutes:
         width = self._width(scope)
         snap = self.edge.cache.get(seq)
         if snap is None:
-            await send_error(send, 404, "not_found", f"snapshot {seq} is not (or no longer) kept")
+            await send_error(send, "not_found", f"snapshot {seq} is not (or no longer) kept")
             return
         await self._send_picture(scope, send, snap, width)
 
@@ -150,7 +159,8 @@ class PictureRoutes:
                 (b"x-accel-buffering", b"no"),
             ],
         })  # fmt: skip
-        await until_disconnected(receive, self._mjpeg_parts(send, fps, width))
+        await until_disconnected(receive, self._mjpeg_parts(send, fps, width), self._closing)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _mjpeg_parts(self, send: Send, fps: float, width: int | None) -> None:
         cache, source = self.edge.cache, self.edge.source

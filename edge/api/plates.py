@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Query, Response
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
 
+from edge.api.asgi import MAX_INT
+from edge.api.errors import documented
 from edge.api.routes import Route
-from edge.wire import (
-    ErrorBody,
+from edge.errors import ApiError
+from fleet_common.wire.edge import (
     PlateList,
     PlateReadInfo,
     PlatesStatus,
@@ -41,22 +42,11 @@ PLATE_ROUTES = [
     Route("POST", "/api/plates/recognize", "operator"),
 ]
 
-STATUS = {
-    "plates_disabled": 503, "no_frame": 503, "recognizer_unavailable": 503, "timeout": 504,
-    "recognizer_failed": 502, "no_store": 503, "not_found": 404, "bad_time": 422,
-}  # fmt: skip
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    502: {"model": ErrorBody, "description": "`recognizer_failed`"},
-    503: {"model": ErrorBody,
-          "description": "`plates_disabled`, `no_frame`, `recognizer_unavailable`"},
-    504: {"model": ErrorBody, "description": "`timeout`"},
-}  # fmt: skip
+_ERRORS = documented(
+    "plates_disabled", "no_frame", "recognizer_unavailable", "timeout", "recognizer_failed"
+)
 
 ServiceGetter = Callable[[], "PlateService | None"]
-
-
-def _error(code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=STATUS.get(code, 503))
 
 
 def _epoch(text: str | None, name: str) -> float | None:
@@ -70,16 +60,19 @@ def _epoch(text: str | None, name: str) -> float | None:
     try:
         stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"{name}: expected RFC 3339 or epoch seconds, got {text!r}") from None
+        raise ValueError(f"{name}: expected RFC 3339 or epoch seconds") from None
     if stamp.tzinfo is None:
-        raise ValueError(f"{name}: the time needs a zone (Z or +hh:mm): {text!r}")
+        raise ValueError(f"{name}: the time needs a zone (Z or +hh:mm)")
     return stamp.timestamp()
 
 
 def add_plate_routes(api: FastAPI, edge: Edge, plates: ServiceGetter) -> None:
     """The routes; ``plates()`` is the running plate service (None while stopped)."""
 
-    @api.get("/api/plates", response_model=PlateList, tags=["plates"])
+    @api.get(
+        "/api/plates", response_model=PlateList, tags=["plates"],
+        responses=documented("no_store", "bad_time"),
+    )  # fmt: skip
     async def list_reads(
         since: str | None = Query(None, description="Captured at or after (RFC 3339 or epoch s)."),
         until: str | None = Query(None, description="Captured before (RFC 3339 or epoch s)."),
@@ -88,7 +81,8 @@ def add_plate_routes(api: FastAPI, edge: Edge, plates: ServiceGetter) -> None:
                                    description="A member id, or `*` for reads of any member."),
         recognizer: str | None = Query(None, description="`local` or `platerecognizer`."),
         trigger: str | None = Query(None, description="`handshake`, `motion` or `interval`."),
-        before_id: int | None = Query(None, ge=1, description="Paging: reads older than this."),
+        before_id: int | None = Query(None, ge=1, le=MAX_INT,
+                                      description="Paging: reads older than this."),
         limit: int = Query(50, ge=1, le=500),
     ) -> Any:  # fmt: skip
         """Stored reads, newest first, filtered; page with `next_before_id`."""
@@ -97,7 +91,7 @@ def add_plate_routes(api: FastAPI, edge: Edge, plates: ServiceGetter) -> None:
 
         store = edge.store
         if store is None:
-            return _error("no_store", "this edge runs without its store: no reads are kept")
+            raise ApiError("no_store", "this edge runs without its store: no reads are kept")
         try:
             f = ReadFilter(
                 since=_epoch(since, "since"), until=_epoch(until, "until"),
@@ -105,19 +99,20 @@ def add_plate_routes(api: FastAPI, edge: Edge, plates: ServiceGetter) -> None:
                 recognizer=recognizer, trigger=trigger, before_id=before_id, limit=limit + 1,
             )  # fmt: skip
         except ValueError as err:
-            return _error("bad_time", str(err))
+            raise ApiError("bad_time", str(err)) from err
         rows = await asyncio.to_thread(query_reads, store, f)
         more = len(rows) > limit
         rows = rows[:limit]
         return {"reads": [r.payload for r in rows],
                 "next_before_id": rows[-1].id if more and rows else None}  # fmt: skip
 
-    @api.get("/api/plates/status", response_model=PlatesStatus, tags=["plates"])
+    @api.get("/api/plates/status", response_model=PlatesStatus, tags=["plates"],
+             responses=documented("plates_disabled"))  # fmt: skip
     async def status() -> Any:
         """The policy in force, each reader's state (the cloud's quota and breaker), members."""
         service = plates()
         if service is None:
-            return _error("plates_disabled", "the plate service is not running")
+            raise ApiError("plates_disabled", "the plate service is not running")
         await service.refresh_members()
         body = service.status()
         if edge.store is not None:
@@ -126,10 +121,10 @@ def add_plate_routes(api: FastAPI, edge: Edge, plates: ServiceGetter) -> None:
             body["reads_stored"] = await asyncio.to_thread(read_count, edge.store)
         return body
 
-    read_path = PathParam(ge=1, description="Read id.")
+    read_path = PathParam(ge=1, le=MAX_INT, description="Read id.")
 
     @api.get("/api/plates/{read_id}", response_model=PlateReadInfo, tags=["plates"],
-             responses={404: {"model": ErrorBody, "description": "`not_found`"}})  # fmt: skip
+             responses=documented("not_found"))  # fmt: skip
     async def one_read(read_id: int = read_path) -> Any:
         """One stored read."""
         from edge.plates.store import get_read
@@ -137,12 +132,13 @@ def add_plate_routes(api: FastAPI, edge: Edge, plates: ServiceGetter) -> None:
         store = edge.store
         stored = await asyncio.to_thread(get_read, store, read_id) if store is not None else None
         if stored is None:
-            return _error("not_found", f"no stored read {read_id}")
+            raise ApiError("not_found", f"no stored read {read_id}")
         return stored.payload
 
     @api.get(
         "/api/plates/{read_id}/crop.jpg", tags=["plates"], response_class=Response,
-        responses={200: {"content": {"image/jpeg": {}}, "description": "The plate crop"}},
+        responses={200: {"content": {"image/jpeg": {}}, "description": "The plate crop"},
+                   **documented("not_found")},
     )  # fmt: skip
     async def crop(read_id: int = read_path) -> Response:
         """The plate's crop (JPEG) while the store keeps it (`store.max_plate_crops`)."""
@@ -151,7 +147,7 @@ def add_plate_routes(api: FastAPI, edge: Edge, plates: ServiceGetter) -> None:
         store = edge.store
         jpeg = await asyncio.to_thread(get_crop, store, read_id) if store is not None else None
         if jpeg is None:
-            return _error("not_found", f"no crop kept for read {read_id}")
+            raise ApiError("not_found", f"no crop kept for read {read_id}")
         return Response(jpeg, media_type="image/jpeg",
                         headers={"Cache-Control": "max-age=86400, immutable"})  # fmt: skip
 
@@ -162,18 +158,15 @@ def add_plate_routes(api: FastAPI, edge: Edge, plates: ServiceGetter) -> None:
     async def recognize(body: RecognizeRequest | None = None) -> Any:
         """The handshake: read the car in the bay now. Answers with the read (null: no plate),
         whether it repeats a read already stored within the dedup window, and the picture used."""
-        from edge.plates.service import PlatesError
-
         service = plates()
         if service is None:
-            return _error("plates_disabled", "the plate service is not running")
+            raise ApiError("plates_disabled", "the plate service is not running")
         started = time.monotonic()
         req = body or RecognizeRequest()
-        try:
-            outcome = await service.recognize_now(max_age_ms=req.max_age_ms,
-                                                  timeout_s=req.timeout_s)  # fmt: skip
-        except PlatesError as err:
-            return _error(err.code, err.message)
+        outcome = await service.recognize_now(
+            max_age_ms=req.max_age_ms, timeout_s=req.timeout_s
+        )  # PlatesError: 5xx
+
         return {
             "read": outcome.payload, "duplicate": outcome.duplicate,
             "snapshot": edge.meta(outcome.snapshot).model_dump(),

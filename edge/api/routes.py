@@ -17,7 +17,7 @@ from edge.keys import Role
 RawHandler = Callable[..., Awaitable[None]]
 
 # Served by FastAPI without a key: the API contract itself.
-OPEN_DOC_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+OPEN_DOC_PATHS = frozenset({"/openapi.json", "/docs"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,9 @@ class Route:
     def pattern(self) -> re.Pattern[str] | None:
         if "{" not in self.template:
             return None
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[0-9]+)", self.template)
+        # At most 19 ASCII digits: ids are SQLite INTEGERs (< 2**63), and a longer number is no
+        # route (404) rather than a huge int to convert. Routes bound the exact maximum.
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[0-9]{1,19})", self.template)
         return re.compile(f"^{regex}$")
 
 

@@ -169,6 +169,24 @@ def _blit(dst: Image, src: Image, mask: Image | None, x: int, y: int, add: bool 
         cv2.copyTo(part, mask[y0 - y : y1 - y, x0 - x : x1 - x], roi)
 
 
+_BAND = 64  # rows of noise drawn at a time
+
+
+def _noise_planes(
+    rng: np.random.Generator, sigma: float, shape: tuple[int, int, int]
+) -> tuple[Image, Image]:
+    """Sensor noise as two uint8 planes (its positive and negative parts), drawn in bands of
+    rows: a 1080p plane drawn at once held ~150 MB of float64 for a moment. The values are
+    those of one ``rng.normal(0, sigma, shape)`` call: the stream is drawn in the same order."""
+    pos, neg = np.empty(shape, np.uint8), np.empty(shape, np.uint8)
+    for y in range(0, shape[0], _BAND):
+        n = rng.normal(0.0, sigma, (min(_BAND, shape[0] - y), *shape[1:]))
+        pos[y : y + _BAND] = np.clip(n, 0, 255)
+        np.negative(n, out=n)
+        neg[y : y + _BAND] = np.clip(n, 0, 255)
+    return pos, neg
+
+
 def _glow(shape: tuple[int, int], cx: float, cy: float, sigma: float) -> NDArray[np.float32]:
     yy, xx = np.ogrid[: shape[0], : shape[1]]
     d2 = ((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma * sigma)
@@ -318,8 +336,7 @@ class BayScene:
         self._noise: tuple[Image, Image] | None = None
         sigma = p.noise * 14.0 * (2.0 if p.night else 1.0)
         if sigma > 0:
-            n = rng.normal(0.0, sigma, (p.height + 32, p.width + 32, 3))
-            self._noise = _u8(np.clip(n, 0, 255)), _u8(np.clip(-n, 0, 255))
+            self._noise = _noise_planes(rng, sigma, (p.height + 32, p.width + 32, 3))
 
     # ------------------------------------------------------------------ timing
     def _phase(self, t: float) -> tuple[int, Phase, float]:
@@ -396,9 +413,16 @@ class BayScene:
         def edge(y: float, side: int) -> int:  # floor edge, converging to a point above
             return round(w / 2 + side * 0.46 * w * (y + 2.5 * h) / (3.5 * h))
 
-        tex = cv2.resize(rng.normal(0, 1, (h // 16 + 1, w // 16 + 1)), (w, h))
-        floor = 118 + 9 * tex + rng.normal(0, 3, (h, w))
-        img = np.repeat(np.clip(floor, 0, 255)[:, :, None], 3, axis=2).astype(np.uint8)
+        # In place and in bands of rows: a 1080p floor drawn at once held ~100 MB of float64
+        # temporaries. The same numbers come out (the generator's stream is drawn in order).
+        floor = np.asarray(cv2.resize(rng.normal(0, 1, (h // 16 + 1, w // 16 + 1)), (w, h)), float)
+        floor *= 9
+        floor += 118
+        for y in range(0, h, _BAND):
+            floor[y : y + _BAND] += rng.normal(0, 3, (min(_BAND, h - y), w))
+        np.clip(floor, 0, 255, out=floor)
+        img = np.repeat(floor.astype(np.uint8)[:, :, None], 3, axis=2)
+        del floor
         for _ in range(4):  # wet patches
             c = (int(rng.integers(w)), int(rng.integers(h // 3, h)))
             ax = (int(rng.integers(w // 20, w // 7)), int(rng.integers(h // 30, h // 10)))
@@ -442,7 +466,10 @@ class BayScene:
         else:
             light = self._level * (1.0 - 0.18 * (1.0 - _glow((h, w), w / 2, h / 2, 0.6 * w)))
             tint = np.ones(3, np.float32)
-        img = _u8(np.clip(img * light[:, :, None] * tint, 0, 255))
+        lit = img * light[:, :, None]  # float32, like the product it replaces; then in place
+        lit *= tint
+        img = _u8(np.clip(lit, 0, 255, out=lit))
+        del lit, light
         if p.blur > 0:
             img = _u8(cv2.GaussianBlur(img, (0, 0), 0.2 + 1.6 * p.blur))
         return img, beam

@@ -59,6 +59,7 @@ class Bus:
     def __init__(self, config: LocksConfig, observer: BusObserver | None = None) -> None:
         self.port = config.port
         self.retries = config.retries
+        self.timeout_s = config.timeout_s
         self._observer = observer or NullObserver()
         self._quiet: dict[int, QuietLogger] = {}  # per unit: warn once, then debug
         self._rx: list[bytes] = []
@@ -116,14 +117,22 @@ class Bus:
         attempts = 1 + (self.retries if retries is None else retries)
         kind: BusErrorKind = "timeout"
         detail = ""
+        tried = 0
         for _ in range(attempts):
+            tried += 1
             self._drain()
             self._rx = []
             start = time.monotonic()
             try:
                 pdu = call()
-            except ModbusIOException as err:  # no answer pymodbus could decode in time
-                kind, detail = self._lost_answer(unit), str(err)
+            except ModbusIOException:  # no answer pymodbus could decode in time
+                # (its own message counts its retries, always 0 here: we retry ourselves)
+                kind = self._lost_answer(unit)
+                detail = (
+                    f"no answer within {self.timeout_s:g} s"
+                    if kind == "timeout"
+                    else "no readable answer"
+                )
             except ConnectionException as err:  # the port cannot be opened or went away
                 self._close_port()
                 kind, detail = "bus_error", str(err)
@@ -146,7 +155,8 @@ class Bus:
         self._quiet_for(unit).failure(
             "bus %s: unit %d: %s failed (%s)", self.port, unit, function, kind
         )
-        raise BusError(kind, f"unit {unit}: {function} failed ({kind}) {detail}".strip())
+        times = f"{tried} attempt{'s' if tried != 1 else ''}"
+        raise BusError(kind, f"unit {unit}: {function} failed after {times} ({kind}: {detail})")
 
     def _quiet_for(self, unit: int) -> QuietLogger:
         return self._quiet.setdefault(unit, QuietLogger(log))

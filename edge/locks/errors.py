@@ -58,22 +58,20 @@ class BusError(LockError):
 
 
 class CommandError(LockError):
-    """A cart command was refused or did not succeed."""
-
-    status = 503
+    """A cart command was refused or did not succeed: ``code`` is its API error code (whose
+    status the registry gives)."""
 
     def __init__(self, code: CommandErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code: CommandErrorCode = code
+        super().__init__(message, code=code)
 
 
 class UnknownCart(CommandError):
-    status = 404
+    """No such cart in the configuration (``unknown_cart``)."""
 
 
 class CommandConflict(CommandError):
-    status = 409
+    """The cart cannot do that now, or a request id was reused."""
 
 
 class CommandFailed(CommandError):
-    status = 503
+    """The bus or the lock failed."""

@@ -2,8 +2,11 @@
 
 Started with the edge only when ``locks.enabled`` (the edge imports this module lazily, so an
 edge without lock boards loads neither pyserial nor pymodbus). It turns the driver's state
-changes into ``cart`` events (outbox topic ``carts``), board and cart faults into ``alert``
-events (code ``lock_fault``), returns into rentals in the store, and keeps the metrics.
+changes into ``cart`` events (outbox topic ``carts``; ``"change": "state"``), sensor changes
+without a state change into ``cart`` events too (``"change": "sensors"``, local only: not sent to
+the cloud), board and cart faults into ``alert`` events (code ``lock_fault``), a cart gone from
+a bay nobody unlocked into an ``alert`` (code ``cart_missing``), returns into rentals in the
+store, and keeps the metrics.
 Effects are handled in order by one task; nothing here blocks the loop.
 """
 
@@ -13,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from edge.config import LocksConfig
@@ -22,19 +24,28 @@ from edge.events import EventLog
 from edge.locks import rentals
 from edge.locks.driver import BusLike, CartView, CommandOutcome, LockDriver
 from edge.locks.errors import CommandError
-from edge.locks.state import CART_STATES, Action, Effect, RentalDone, StateChange
+from edge.locks.state import (
+    CART_STATES,
+    Action,
+    Effect,
+    RentalDone,
+    SensorChange,
+    StateChange,
+)
 from edge.metrics import EdgeMetrics
 from edge.store import Store
+from fleet_common.timefmt import rfc3339
 
 log = logging.getLogger("edge.locks")
 
 CART_TOPIC: Final = "carts"  # outbox topic of cart events (rentals ride on the `returned` one)
 ALERT_TOPIC: Final = "events"  # alerts go with the edge's other events
-ALERT_CODE: Final = "lock_fault"
-
-
-def rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+ALERT_CODE: Final = "lock_fault"  # a board not answering, a cart in fault
+MISSING_CODE: Final = "cart_missing"  # a cart gone from a bay nobody unlocked
+_ALERT_STATES: Final[dict[str, tuple[str, str]]] = {  # state: (alert code, severity)
+    "fault": (ALERT_CODE, "warning"),
+    "missing": (MISSING_CODE, "warning"),
+}
 
 
 class MetricsObserver:
@@ -157,14 +168,17 @@ class LockService:
                 self._rental[effect.cart] = effect
             elif isinstance(effect, StateChange):
                 await self._state_change(effect)
+            elif isinstance(effect, SensorChange):
+                await self._sensor_change(effect)
         self._count_states()
 
     async def _state_change(self, change: StateChange) -> None:
         view = self.driver.cart(change.cart)
         payload: dict[str, Any] = {
-            "cart": str(change.cart), "state": change.state, "previous": change.previous,
-            "board": view.unit, "lock": view.lock, "at": rfc3339(change.at),
-            "detail": change.detail,
+            "cart": str(change.cart), "change": "state", "state": change.state,
+            "previous": change.previous, "board": view.unit, "lock": view.lock,
+            "at": rfc3339(change.at), "changed_at": rfc3339(change.at), "detail": change.detail,
+            "cart_present": change.cart_present, "bolt_closed": change.bolt_closed,
         }  # fmt: skip
         done = self._rental.pop(change.cart, None) if change.state == "returned" else None
         if done is not None:
@@ -175,14 +189,32 @@ class LockService:
         event_id = await self.events.emit("cart", payload, outbox_topic=CART_TOPIC)
         if done is not None:
             await self._store_rental(done, event_id)
-        if change.state == "fault":
-            await self._alert(
-                True, "warning", f"cart {change.cart}: {change.detail}", cart=change.cart
-            )
-        elif change.previous == "fault":
-            await self._alert(
-                False, "info", f"cart {change.cart}: {change.state} again", cart=change.cart
-            )
+        left = _ALERT_STATES.get(change.previous or "")
+        if left is not None:
+            if change.previous == "missing":
+                again = "back in its bay"
+            elif change.state in ("locked", "unlocked"):
+                again = f"{change.state} again"
+            else:
+                again = f"{change.state}, fault over"
+            await self._alert(False, "info", f"cart {change.cart}: {again}", left[0],
+                              cart=change.cart)  # fmt: skip
+        entered = _ALERT_STATES.get(change.state)
+        if entered is not None:
+            await self._alert(True, entered[1], f"cart {change.cart}: {change.detail}", entered[0],
+                              cart=change.cart)  # fmt: skip
+
+    async def _sensor_change(self, change: SensorChange) -> None:
+        """The sensors moved without a change of state: shown at once, kept on the edge."""
+        view = self.driver.cart(change.cart)
+        payload: dict[str, Any] = {
+            "cart": str(change.cart), "change": "sensors", "state": change.state,
+            "previous": view.previous, "board": view.unit, "lock": view.lock,
+            "at": rfc3339(change.at), "changed_at": rfc3339(view.changed_at),
+            "detail": view.detail, "cart_present": change.cart_present,
+            "bolt_closed": change.bolt_closed,
+        }  # fmt: skip
+        await self.events.emit("cart", payload)
 
     async def _store_rental(self, done: RentalDone, event_id: int) -> None:
         self.metrics.lock_rentals.inc()
@@ -204,9 +236,11 @@ class LockService:
             await self._alert(True, "critical", f"lock board {unit} is not answering: {detail}",
                               board=unit)  # fmt: skip
 
-    async def _alert(self, active: bool, severity: str, message: str, **where: int) -> None:
+    async def _alert(
+        self, active: bool, severity: str, message: str, code: str = ALERT_CODE, **where: int
+    ) -> None:
         payload: dict[str, Any] = {
-            "code": ALERT_CODE, "severity": severity, "active": active, "message": message,
+            "code": code, "severity": severity, "active": active, "message": message,
         }  # fmt: skip
         for key, value in where.items():
             payload[key] = str(value) if key == "cart" else value

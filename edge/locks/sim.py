@@ -9,7 +9,8 @@ dropped, sent late, sent with a corrupted CRC or after garbage bytes. It lives i
     python -m edge.locks.sim --dir /tmp/carwash-locks --boards 1:8
     # then: carwash-edge run with [locks] enabled, port = "/tmp/carwash-locks/edge.tty"
 
-and type ``take 3``, ``return 3``, ``offline 1``, ``fault crc``... on its standard input.
+and type ``take 3``, ``take 3 force`` (out of a locked bay), ``return 3``, ``offline 1``,
+``power 1`` (the board restarts: its coils drop to off), ``fault crc``... on its standard input.
 
 Run it on an asyncio loop (tests: the test's own loop; the driver under test runs in its
 thread). The model methods are plain attribute changes, safe to call from that loop.
@@ -126,11 +127,19 @@ class LockBoardSim:
         released = lk.coil == board.map.unlock_coil_on
         return not released if moved else released  # the bolt still where it was
 
-    def take(self, cart: int) -> None:
-        """Someone pulls the cart out (only possible while the bolt is open)."""
-        if self.bolt_closed(cart):
+    def take(self, cart: int, *, force: bool = False) -> None:
+        """Someone pulls the cart out: only while the bolt is open, unless ``force`` (a broken
+        hook, a mechanical key: the cart leaves a bay whose lock holds)."""
+        if self.bolt_closed(cart) and not force:
             raise RuntimeError(f"cart {cart} is locked in")
         self.lock(cart).cart_present = False
+
+    def power_cycle(self, unit: int) -> None:
+        """The board restarts: every coil drops to its power-on value (off); bolts follow."""
+        now = time.monotonic()
+        for lk in self.boards[unit].locks:
+            if lk.coil:
+                lk.coil, lk.coil_changed = False, now
 
     def give_back(self, cart: int) -> None:
         self.lock(cart).cart_present = True
@@ -326,6 +335,10 @@ def _command(sim: LockBoardSim, words: list[str]) -> None:
         match words:
             case ["take", cart]:
                 sim.take(int(cart))
+            case ["take", cart, "force"]:
+                sim.take(int(cart), force=True)
+            case ["power", unit]:
+                sim.power_cycle(int(unit))
             case ["return", cart]:
                 sim.give_back(int(cart))
             case ["offline" | "online" as what, unit]:
@@ -339,8 +352,9 @@ def _command(sim: LockBoardSim, words: list[str]) -> None:
             case []:
                 return
             case _:
-                print("commands: take N, return N, offline U, online U, stuck N open|closed|off,"
-                      " fault drop|late|held|crc|garbage [count], noise")  # fmt: skip
+                print("commands: take N [force], return N, offline U, online U, power U,"
+                      " stuck N open|closed|off, fault drop|late|held|crc|garbage [count],"
+                      " noise")  # fmt: skip
     except (KeyError, ValueError, RuntimeError) as err:
         print(f"error: {err}")
 

@@ -2,13 +2,21 @@
 
 States (``CartState``):
 
-- ``locked``: the lock holds (bolt closed); the bay may be empty.
+- ``locked``: the lock holds (bolt closed) and the cart stands in its bay: the one *free* state.
 - ``unlocked``: released on command, the cart still stands in the bay.
-- ``in_use``: released and the cart is gone (a rental is running).
+- ``in_use``: the cart is out on a rental (released on command and gone). It stays ``in_use``
+  while it is out even if the lock closes meanwhile (a board that restarted forgot the unlock).
+- ``missing``: the cart is gone from a bay nobody unlocked (forced out, a mechanical key, or
+  the bay was empty when the edge started); the service raises a ``cart_missing`` alert, cleared
+  when the cart is back.
 - ``returned``: the cart is back; the lock is being closed again (then ``locked``).
 - ``fault``: the bolt sensor disagrees with the commanded state for longer than
   ``fault_after_s`` (jammed bolt, stuck sensor, cut wire).
 - ``unknown``: the board does not answer.
+
+A reading without the cart never leaves the cart ``locked`` (free): it is ``in_use``,
+``missing`` or ``fault``. A reading whose sensors (cart present, bolt closed) differ from the
+one before without a change of state gives a :class:`SensorChange`.
 
 Safety rule: the machine asks for a released coil (``SetCoil(release=True)``) only from
 :meth:`CartMachine.command` with ``"unlock"``. A reading never does: a coil found released
@@ -26,10 +34,11 @@ from typing import Literal
 
 from edge.locks.errors import CommandConflict, CommandFailed
 
-CartState = Literal["locked", "unlocked", "in_use", "returned", "fault", "unknown"]
+CartState = Literal["locked", "unlocked", "in_use", "missing", "returned", "fault", "unknown"]
 CART_STATES: tuple[CartState, ...] = (
-    "locked", "unlocked", "in_use", "returned", "fault", "unknown",
+    "locked", "unlocked", "in_use", "missing", "returned", "fault", "unknown",
 )  # fmt: skip
+FREE_STATES: frozenset[CartState] = frozenset({"locked"})  # a cart that can be rented now
 Action = Literal["lock", "unlock"]
 
 
@@ -58,6 +67,19 @@ class StateChange:
     previous: CartState | None
     at: float  # wall clock (time.time())
     detail: str
+    cart_present: bool | None = None  # the reading that made the change (None: no answer)
+    bolt_closed: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SensorChange:
+    """The cart-present or bolt sensor changed while the state stayed the same."""
+
+    cart: int
+    state: CartState
+    at: float  # wall clock
+    cart_present: bool
+    bolt_closed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +95,7 @@ class RentalDone:
         return self.returned_at - self.unlocked_at
 
 
-Effect = SetCoil | StateChange | RentalDone
+Effect = SetCoil | StateChange | SensorChange | RentalDone
 
 
 @dataclass(slots=True)
@@ -123,7 +145,7 @@ class CartMachine:
     def observe(self, sensors: Sensors | None, now: float) -> list[Effect]:
         """A poll's reading (``None``: the board did not answer)."""
         effects: list[Effect] = []
-        self.sensors = sensors
+        before, self.sensors = self.sensors, sensors
         if sensors is None:
             self._agree_at = None  # once it answers again, the sensors get a fresh grace period
             self._set("unknown", now, "board not answering", effects)
@@ -134,7 +156,7 @@ class CartMachine:
             self._hold(now)  # the board forgot the unlock (reset): never repeat it by ourselves
         rental = self._rental
         if rental is not None and rental.taken_at is None:
-            if not sensors.cart_present and not sensors.bolt_closed:
+            if not sensors.cart_present:  # unlocked on command, then gone: taken
                 rental.taken_at = now
             elif self.commanded == "unlock" and now - self.commanded_at >= self.unlock_hold_s:
                 self._hold(now)
@@ -147,6 +169,13 @@ class CartMachine:
                 effects.append(SetCoil(self.cart, False, "cart returned"))
             self._set("returned", now, "cart returned", effects)
         self._derive(sensors, now, effects)
+        seen = (sensors.cart_present, sensors.bolt_closed)
+        if (
+            before is not None
+            and (before.cart_present, before.bolt_closed) != seen
+            and not any(isinstance(e, StateChange) for e in effects)
+        ):
+            effects.append(SensorChange(self.cart, self.state, now, *seen))
         return effects
 
     # ------------------------------------------------------------------ internals
@@ -157,31 +186,34 @@ class CartMachine:
 
     def _derive(self, sensors: Sensors, now: float, effects: list[Effect]) -> None:
         want_closed = self.commanded == "lock"
-        if sensors.bolt_closed == want_closed:
+        agree = sensors.bolt_closed == want_closed
+        if agree or self._agree_at is None:
             self._agree_at = now
-            if want_closed:
-                self._set("locked", now, "", effects)
-            else:
-                present = sensors.cart_present
-                self._set("unlocked" if present else "in_use", now, "", effects)
+        out = self._rental is not None and self._rental.taken_at is not None
+        if not sensors.cart_present and not out and want_closed:
+            # Gone from a bay nobody unlocked: whatever the bolt says, the cart is not free.
+            self._set("missing", now, "cart gone from its bay without an unlock", effects)
             return
-        if self._agree_at is None:
-            self._agree_at = now
         since = max(self._agree_at, self.commanded_at)
-        if now - since >= self.fault_after_s:
+        if not agree and now - since >= self.fault_after_s:
             wanted = "closed" if want_closed else "open"
             detail = f"bolt not {wanted} {now - since:.1f} s after the command"
             self._set("fault", now, detail, effects)
-        elif self.state in ("unknown", "fault"):
+        elif not sensors.cart_present:
+            # Out on a rental: released and gone, or the lock closed behind it (a board that
+            # restarted forgot the unlock). Never locked-and-free while the cart is away.
+            self._set("in_use", now, "", effects)
+        elif agree:
+            self._set("locked" if want_closed else "unlocked", now, "", effects)
+        elif self.state in ("unknown", "fault", "missing", "in_use"):
             # In the grace period with no state to keep: say what the sensors show.
-            if sensors.bolt_closed:
-                self._set("locked", now, "", effects)
-            else:
-                self._set("unlocked" if sensors.cart_present else "in_use", now, "", effects)
+            self._set("locked" if sensors.bolt_closed else "unlocked", now, "", effects)
         # else: keep the state while the bolt moves (unlocked → locked, returned → locked, ...)
 
     def _set(self, state: CartState, now: float, detail: str, effects: list[Effect]) -> None:
         if state == self.state:
             return
-        effects.append(StateChange(self.cart, state, self.state, now, detail))
+        s = self.sensors
+        present, closed = (s.cart_present, s.bolt_closed) if s else (None, None)
+        effects.append(StateChange(self.cart, state, self.state, now, detail, present, closed))
         self.previous, self.state, self.changed_at, self.detail = self.state, state, now, detail

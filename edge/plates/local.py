@@ -32,7 +32,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -60,6 +59,9 @@ SECOND_LOOK_BELOW = 0.85  # a line read below this is looked at again
 MARGIN = (0.06, 0.18)  # crop margin, fractions of the line's width and height
 WIDE_MARGIN = (0.12, 0.35)
 RETRY_BUILD_S = 30.0  # a failed model load is tried again after this long
+# The second, finer search: at most this many times search_max_side. Its tensors are what
+# a read costs in memory: ~+40 MB at 720 px, ~+70 MB at 960 (bench/memory).
+FINE_SEARCH_FACTOR = 1.5
 EngineState = Literal["idle", "loading", "ready", "failed"]
 
 
@@ -75,6 +77,7 @@ class _Engine:
         from rapidocr.ch_ppocr_det.utils import DetPreProcess
         from rapidocr.ch_ppocr_rec import TextRecInput
 
+        _lean_sessions()
         self._rec_input = TextRecInput
         self._pre = DetPreProcess
         ocr = RapidOCR(
@@ -85,6 +88,9 @@ class _Engine:
                 "Rec.rec_img_shape": [3, 48, 160],
                 "EngineConfig.onnxruntime.intra_op_num_threads": threads,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                # No CPU arena: it keeps the largest tensors of any picture ever searched
+                # (bench/memory). RapidOCR's default too, set here so that it stays so.
+                "EngineConfig.onnxruntime.enable_cpu_mem_arena": False,
             }
         )
         # RapidOCR's own loaders (they fill in the engine settings); untyped in 3.10.
@@ -109,6 +115,36 @@ class _Engine:
         return [(str(t), float(s)) for t, s in zip(out.txts, out.scores, strict=True)]
 
 
+_lean_lock = threading.Lock()
+
+
+def _lean_sessions() -> None:
+    """RapidOCR's ONNX Runtime sessions without a memory pattern (idempotent).
+
+    RapidOCR builds each session's ``SessionOptions`` in ``OrtInferSession._init_sess_opts``
+    and its config has no key for ``enable_mem_pattern``; the pattern pre-plans one block per
+    input shape and keeps it, and every picture searched has a shape of its own. So that
+    method's result is amended, once, at the one place options are made; threads and the arena
+    go through RapidOCR's own config (``EngineConfig.onnxruntime.*``). Only the plate reader
+    uses RapidOCR in the edge.
+    """
+    from rapidocr.inference_engine.onnxruntime.main import OrtInferSession
+
+    with _lean_lock:
+        make = OrtInferSession.__dict__["_init_sess_opts"].__func__
+        if getattr(make, "_carwash_lean", False):
+            return
+
+        def lean(cfg: Any) -> Any:
+            options = make(cfg)
+            options.enable_mem_pattern = False
+            options.enable_cpu_mem_arena = False
+            return options
+
+        lean._carwash_lean = True  # type: ignore[attr-defined]
+        OrtInferSession._init_sess_opts = staticmethod(lean)  # type: ignore[method-assign]
+
+
 def _size(quad: Quad) -> tuple[float, float]:
     """(width, height) of a quad: its longer top/bottom and left/right edges."""
     w = max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[3] - quad[2]))
@@ -123,6 +159,8 @@ def _plausible(quad: Quad) -> bool:
 
 def _crop(image: Image, quad: Quad, margin: tuple[float, float]) -> Image:
     """The quad (grown by ``margin`` along its own axes) warped upright from ``image``."""
+    import cv2  # here: an edge whose policy reads no plates never loads OpenCV
+
     w, h = _size(quad)
     ux = (quad[1] - quad[0] + quad[2] - quad[3]) / 2 / max(w, 1.0)  # along the line
     uy = (quad[3] - quad[0] + quad[2] - quad[1]) / 2 / max(h, 1.0)  # across it
@@ -144,6 +182,8 @@ def _crop(image: Image, quad: Quad, margin: tuple[float, float]) -> Image:
 
 def _stretched(crop: Image) -> Image:
     """A grey, contrast-stretched version of a crop (night, glare, a faded plate)."""
+    import cv2
+
     grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     lo, hi = np.percentile(grey, (2, 98))
     if hi - lo < 8:
@@ -155,6 +195,8 @@ def _stretched(crop: Image) -> Image:
 def _widened(crop: Image) -> Image:
     """A crop stretched 1.4x sideways: the recogniser then keeps doubled letters apart
     (``113`` is otherwise read ``13`` now and then)."""
+    import cv2
+
     h, w = crop.shape[:2]
     return np.asarray(
         cv2.resize(crop, (round(w * 1.4), h), interpolation=cv2.INTER_CUBIC), np.uint8
@@ -297,6 +339,23 @@ class LocalReader:
         """Load the models now (on the worker thread) rather than at the first picture."""
         await asyncio.get_running_loop().run_in_executor(self._executor, self._engine_now)
 
+    async def release(self) -> bool:
+        """Drop the models (~100 MB) if loaded, on the worker thread after any read in progress;
+        returns whether they were loaded. The next read loads them again."""
+        if self._closed or self._engine is None:
+            return False
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._release_now)
+
+    def _release_now(self) -> bool:
+        with self._engine_lock:
+            engine, self._engine = self._engine, None
+            if engine is None:
+                return False
+            self._state, self._load_ms = "idle", None
+        del engine
+        log.info("offline plate reader: models released (the policy does not use them)")
+        return True
+
     async def aclose(self) -> None:
         """Stop the worker: pending reads are cancelled, a running one finishes first."""
         self._closed = True
@@ -338,8 +397,9 @@ class LocalReader:
         ``Recognition.raw`` holds the region searched, the lines found and read, and the
         time of each step: ``search_ms`` (detection), ``recognise_ms`` (crop + recognise).
         When the search at ``search_max_side`` gives no read and the region is larger than
-        that, it is searched again at up to twice the size (``raw["fine_search"]``: a small or
-        blurred plate), and only the lines not read yet are read.
+        that, it is searched again at up to :data:`FINE_SEARCH_FACTOR` times the size
+        (``raw["fine_search"]``: a small or blurred plate), and only the lines not read yet are
+        read.
         """
         started = time.perf_counter()
         image = _checked(image)
@@ -373,7 +433,7 @@ class LocalReader:
 
         side = self._config.local.search_max_side
         found = search_and_read(side)
-        finer = min(max(x1 - x0, y1 - y0), 2 * side)
+        finer = min(max(x1 - x0, y1 - y0), round(FINE_SEARCH_FACTOR * side))
         if not found and finer > side:  # a plate too small or soft at that size?
             raw["fine_search"] = finer
             found = search_and_read(finer)
@@ -474,6 +534,8 @@ def _read(line: _Line, width: int, height: int) -> PlateRead:
 
 def _checked(image: object) -> Image:
     """The picture as a contiguous H x W x 3 uint8 array, or RecognizerError("bad_image")."""
+    import cv2
+
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         raise RecognizerError("bad_image", "expected an 8-bit image")
     if image.ndim == 2:

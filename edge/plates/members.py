@@ -40,6 +40,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from edge.errors import EdgeError
 from edge.plates.normalize import clean
 
 __all__ = [
@@ -59,12 +60,12 @@ MIN_FUZZY_LENGTH = 4  # shorter reads (and member plates) match exactly or not a
 _FIELDS = ("plate", "id", "name", "plan", "status")
 
 
-class MembersError(Exception):
+class MembersError(EdgeError):
     """A members file that cannot be used: ``source`` (the file), ``where`` (line or index)."""
 
     def __init__(self, source: str, where: str | None, message: str) -> None:
-        self.source, self.where, self.message = source, where, message
         super().__init__(f"{source}: {where}: {message}" if where else f"{source}: {message}")
+        self.source, self.where, self.detail = source, where, message
 
 
 @dataclass(frozen=True, slots=True)

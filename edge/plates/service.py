@@ -25,14 +25,14 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
+from edge.errors import EdgeError
 from edge.plates.dedup import Deduper
 from edge.plates.members import MemberMatch, MembersFile
-from edge.plates.motion import WORK_WIDTH, PresenceDetector
 from edge.plates.store import add_read, get_read
 from edge.plates.types import (
     Picture,
@@ -42,13 +42,17 @@ from edge.plates.types import (
     RecognizerError,
     RecognizerUnavailable,
 )
+from fleet_common.timefmt import rfc3339
 
 if TYPE_CHECKING:
-    from edge.config import PlatesConfig
-    from edge.service import Edge
-    from edge.snapshots.cache import Snapshot
+    from edge.camera import FrameSource
+    from edge.config import EdgeConfig, PlatesConfig
+    from edge.events import EventLog
+    from edge.metrics import EdgeMetrics
+    from edge.plates.motion import PresenceDetector
+    from edge.snapshots.cache import Snapshot, SnapshotCache
     from edge.store import Store
-    from edge.wire import ComponentHealth
+    from fleet_common.wire.edge import ComponentHealth
 
 log = logging.getLogger("edge.plates")
 
@@ -61,13 +65,12 @@ EPISODE_READ_HZ = 2.0  # reads per second while a vehicle is in the bay and not 
 SAME_SCENE_LEVEL = 6.0  # mean grey difference (0..255) under which two pictures show one scene
 
 
-class PlatesError(Exception):
+class PlatesError(EdgeError):
     """The handshake could not be answered: ``code`` (``plates_disabled``, ``no_frame``,
     ``timeout``, ``recognizer_failed``, ``recognizer_unavailable``) and a sentence."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
+        super().__init__(message, code=code)
 
 
 @dataclass
@@ -99,9 +102,23 @@ class _CloudMemo:
     at: float
 
 
+class PlateParts(Protocol):
+    """What the plate service uses of the edge: the running config (read each time, as the
+    live config edits it in place), the camera and its pictures, the store, the event log and
+    the metrics. :class:`edge.service.Edge` is one; tests may pass their own."""
+
+    config: EdgeConfig
+    metrics: EdgeMetrics
+    source: FrameSource
+    cache: SnapshotCache
+    store: Store | None
+    events: EventLog
+    device_id: str
+
+
 @dataclass
 class PlateService:
-    edge: Edge
+    edge: PlateParts
     local: Recognizer | None = None
     cloud: Recognizer | None = None
     detector: PresenceDetector | None = None
@@ -124,7 +141,7 @@ class PlateService:
         self.dedup = Deduper(cfg.dedup_window_s)
         self.local = self._make_local()
         self.cloud = self._make_cloud()
-        self.detector = PresenceDetector(cfg.motion, cfg.roi)
+        self.detector = None  # made at the first motion step: OpenCV only when plates are read
         await self.refresh_members()  # loaded before the first car, off the loop
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -158,6 +175,15 @@ class PlateService:
             await warm()
         except RecognizerError as err:  # the reader says so in its status and the health
             log.error("plates: the offline reader cannot load its models: %s", err)  # noqa: TRY400
+
+    async def _release_unused(self) -> None:
+        """The offline reader's models loaded while the policy (changed live) no longer uses
+        them: drop them (they load again on the next read the policy asks of them)."""
+        if self.config.effective_policy() in ("local", "local_then_cloud"):
+            return
+        release = getattr(self.local, "release", None)
+        if release is not None:
+            await release()
 
     def _make_local(self) -> Recognizer:
         from edge.plates.local import LocalReader
@@ -346,7 +372,6 @@ class PlateService:
         trigger: Trigger,
         match: MemberMatch | None,
     ) -> dict[str, Any]:
-        from edge.service import rfc3339
 
         crop = await asyncio.to_thread(_crop_jpeg, picture, best)
         member = _member_payload(match)
@@ -404,6 +429,7 @@ class PlateService:
         while True:
             motion = self.config.motion
             await asyncio.sleep(1.0 / motion.fps if motion.enabled else 1.0)
+            await self._release_unused()
             if not motion.enabled or self.config.effective_policy() == "none":
                 self._episode = None
                 continue
@@ -419,8 +445,8 @@ class PlateService:
                 log.exception("plates: motion trigger step failed")
 
     async def _motion_step(self, snap: Snapshot) -> None:
-        if self.detector is None:
-            return
+        if self.detector is None:  # the first step: OpenCV is imported now, off the loop
+            self.detector = await asyncio.to_thread(_make_detector, self.config)
         gray = await asyncio.to_thread(_decode_gray, snap.jpeg)
         now = time.monotonic()
         self.detector.roi = self.config.roi  # hot
@@ -536,7 +562,7 @@ class PlateService:
     # ------------------------------------------------------------------ status
     def health(self) -> ComponentHealth:
         """For ``/api/health``: failing when the policy's reader cannot read at all."""
-        from edge.wire import ComponentHealth
+        from fleet_common.wire.edge import ComponentHealth
 
         policy = self.config.effective_policy()
         if policy == "none":
@@ -581,10 +607,18 @@ def _picture(snap: Snapshot) -> Picture:
     return Picture(snap.jpeg, snap.seq, snap.captured_at, snap.width, snap.height)
 
 
+def _make_detector(config: PlatesConfig) -> PresenceDetector:
+    from edge.plates.motion import PresenceDetector
+
+    return PresenceDetector(config.motion, config.roi)
+
+
 def _decode_gray(jpeg: bytes) -> NDArray[np.uint8]:
     """A small grey picture for the motion trigger: libjpeg-turbo scales while decoding (the
     detector shrinks it the rest of the way)."""
     import simplejpeg
+
+    from edge.plates.motion import WORK_WIDTH
 
     gray = simplejpeg.decode_jpeg(jpeg, colorspace="GRAY", min_width=WORK_WIDTH, fastdct=True)
     return np.asarray(gray[:, :, 0] if gray.ndim == 3 else gray, np.uint8)

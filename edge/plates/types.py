@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+from edge.errors import EdgeError
 
 __all__ = [
     "Box",
@@ -138,14 +140,17 @@ UnavailableReason = Literal[
 ]
 
 
-class RecognizerError(Exception):
+class RecognizerError(EdgeError):
     """A picture could not be read: ``code`` is stable (``timeout``, ``http_500``,
-    ``too_large``, ``bad_image``, ``bad_response``...), the message is for people."""
+    ``too_large``, ``bad_image``, ``bad_response``...), the message is for people. These codes
+    name what went wrong inside the recogniser (metrics, logs); over HTTP the handshake answers
+    with a :class:`edge.plates.service.PlatesError` instead."""
+
+    code: ClassVar[str] = "recognizer_failed"
+    http_status: ClassVar[int] = 502
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
 
 
 class RecognizerUnavailable(RecognizerError):

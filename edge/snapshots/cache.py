@@ -240,6 +240,9 @@ class SnapshotCache:
                 if width in snap.variants and any(s is snap for s in self._items):
                     self._bytes += len(jpeg)
                     self._evict_locked()
+                nbytes, count = self._bytes, len(self._items)
+            self._metrics.cache_bytes.set(nbytes)  # variants are part of the bound, and evict
+            self._metrics.cache_snapshots.set(count)
             self._metrics.variant_encodes.inc()
             pending.set_result(result)
             return result

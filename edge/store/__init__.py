@@ -1,7 +1,7 @@
 """The edge's local SQLite store (events, outbox, config versions). Imports SQLAlchemy.
 
 Not imported by ``edge`` itself: the service imports it where it wires the store in, so light
-modules (``edge.wire``, ``edge.cli``, ``edge.config``) stay free of SQLAlchemy.
+modules (``fleet_common.wire.edge``, ``edge.cli``, ``edge.config``) stay free of SQLAlchemy.
 """
 
 from edge.errors import StoreError, StoreVersionError

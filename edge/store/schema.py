@@ -57,6 +57,7 @@ outbox = Table(
     Column("id", Integer, primary_key=True), Column("event_id", Integer),
     Column("created_at", Float), Column("topic", Text), Column("payload_json", Text),
     Column("idempotency_key", Text), Column("attempts", Integer), Column("last_error", Text),
+    Column("kind", Text), Column("rejected_at", Float),
 )  # fmt: skip
 counters = Table(
     "counters", metadata, Column("name", Text, primary_key=True), Column("value", Integer)
@@ -98,6 +99,8 @@ class OutboxItem:
     idempotency_key: str
     attempts: int
     last_error: str | None
+    kind: str | None = None  # the event's kind (the cloud's ingest needs it); None: unknown
+    rejected_at: float | None = None  # the cloud refused the row: kept, no longer sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +174,23 @@ def _v3_plate_reads(conn: Connection) -> None:
         conn.exec_driver_sql(sql)
 
 
+def _v4_outbox_kind(conn: Connection) -> None:
+    # The cloud's ingest needs each event's kind. The outbox row keeps its own copy: its event
+    # may be pruned (the events cap) before the row is sent, after a long outage above all.
+    # `rejected_at`: the cloud refused the row itself (a kind it does not know, a payload it
+    # cannot take): kept for inspection, no longer sent, pruned with the others.
+    for sql in (
+        "ALTER TABLE outbox ADD COLUMN kind TEXT",
+        "ALTER TABLE outbox ADD COLUMN rejected_at REAL",
+        "UPDATE outbox SET kind = (SELECT kind FROM events WHERE events.id = outbox.event_id)",
+    ):
+        conn.exec_driver_sql(sql)
+
+
 # Index i holds the migration from version i to version i + 1. Append only.
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_rentals, _v3_plate_reads]
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v1_initial, _v2_rentals, _v3_plate_reads, _v4_outbox_kind,
+]  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from edge.datadir import ensure_private_dir, private_file
 from edge.errors import StoreError
 from edge.store import schema
 from edge.store.schema import WRITE, ConfigVersion, Event, OutboxItem, StoreStats
@@ -30,6 +31,7 @@ from edge.store.schema import events as ev
 from edge.store.schema import outbox as ob
 
 DB_FILENAME = "edge.db"
+MAX_ROWID = 2**63 - 1
 TABLES = ("events", "outbox", "config_versions")
 DropCallback = Callable[[str, int], None]
 
@@ -59,7 +61,19 @@ class Store:
         cls, path: Path, caps: StoreCaps | None = None, *, on_drop: DropCallback | None = None
     ) -> Store:
         """Open (creating if needed) and migrate the file; prune to the caps once."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Plate reads and config history are for the edge's user only: the folder 0700 when
+        # made here, the database 0600 (SQLite gives -wal and -shm the database's mode).
+        try:
+            ensure_private_dir(path.parent)
+            for name in (
+                path,
+                path.with_name(f"{path.name}-wal"),
+                path.with_name(f"{path.name}-shm"),
+            ):
+                if name == path or name.exists():
+                    private_file(name)
+        except OSError as err:
+            raise StoreError(f"cannot open the store {path}: {err}") from err
         store = cls(path, caps or StoreCaps(), on_drop)
         try:
             schema.migrate(store._engine, path)
@@ -131,7 +145,7 @@ class Store:
             conn.execute(
                 insert(ob).values(
                     event_id=event_id, created_at=now, topic=outbox_topic,
-                    payload_json=body, idempotency_key=uuid.uuid4().hex, attempts=0,
+                    payload_json=body, idempotency_key=uuid.uuid4().hex, attempts=0, kind=kind,
                 )
             )  # fmt: skip
             self._inserts["outbox"] += 1
@@ -150,14 +164,34 @@ class Store:
             return int(conn.execute(select(func.coalesce(func.max(ev.c.id), 0))).scalar_one())
 
     def outbox_batch(self, limit: int = 100) -> list[OutboxItem]:
-        """The oldest unsent outbox rows."""
+        """The oldest unsent outbox rows (rejected ones too)."""
         with self._tx(write=False) as conn:
             rows = conn.execute(select(ob).order_by(ob.c.id).limit(limit)).all()
-        return [
-            OutboxItem(r.id, r.event_id, r.created_at, r.topic, json.loads(r.payload_json),
-                       r.idempotency_key, r.attempts, r.last_error)
-            for r in rows
-        ]  # fmt: skip
+        return [_outbox_item(r) for r in rows]
+
+    def outbox_pending(self, limit: int = 100) -> list[OutboxItem]:
+        """The oldest rows still to send: not acknowledged, not rejected (the sync client)."""
+        query = select(ob).where(ob.c.rejected_at.is_(None)).order_by(ob.c.id).limit(limit)
+        with self._tx(write=False) as conn:
+            rows = conn.execute(query).all()
+        return [_outbox_item(r) for r in rows]
+
+    def outbox_reject(self, ids: Iterable[int], error: str) -> None:
+        """Stop sending these rows (the cloud refused them as they are); they stay, with the
+        reason, until pruned by the outbox cap."""
+        with self._tx(write=True) as conn:
+            conn.execute(
+                update(ob)
+                .where(ob.c.id.in_(list(ids)))
+                .values(rejected_at=time.time(), attempts=ob.c.attempts + 1, last_error=error)
+            )
+
+    def outbox_counts(self) -> tuple[int, int]:
+        """(rows still to send, rows rejected)."""
+        rejected = func.count(ob.c.rejected_at)  # counts the non-NULL ones
+        with self._tx(write=False) as conn:
+            total, refused = conn.execute(select(func.count(), rejected).select_from(ob)).one()
+        return int(total) - int(refused), int(refused)
 
     def outbox_ack(self, ids: Iterable[int]) -> None:
         """Forget rows the cloud accepted."""
@@ -192,6 +226,8 @@ class Store:
         return [_config(r) for r in rows]
 
     def config_version(self, version: int) -> ConfigVersion | None:
+        if not 0 <= version <= MAX_ROWID:  # no such row, and SQLite could not even bind it
+            return None
         with self._tx(write=False) as conn:
             row = conn.execute(select(cv).where(cv.c.version == version)).first()
         return _config(row) if row is not None else None
@@ -265,6 +301,13 @@ class Store:
         if self._on_drop is not None:  # after the commit: metrics count what really went
             for table, n in dropped.items():
                 self._on_drop(table, n)
+
+
+def _outbox_item(r: Any) -> OutboxItem:
+    return OutboxItem(
+        r.id, r.event_id, r.created_at, r.topic, json.loads(r.payload_json), r.idempotency_key,
+        r.attempts, r.last_error, kind=r.kind, rejected_at=r.rejected_at,
+    )  # fmt: skip
 
 
 def _config(row: Any) -> ConfigVersion:

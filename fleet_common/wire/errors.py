@@ -52,13 +52,14 @@ ERROR_CODES: Final[dict[str, ErrorCode]] = _codes(
     ("version_conflict", 412, "If-Match names an older version."),
     ("payload_too_large", 413, "The body is larger than the route accepts."),
     ("unsupported_media_type", 415, "The body's Content-Type is not one the route takes."),
-    ("invalid", 422, "The body or parameters fail validation; nothing was changed."),
+    ("invalid_request", 422, "The body or parameters fail validation; nothing was changed."),
     ("rate_limited", 429, "Too many requests; Retry-After says when to try again."),
     ("too_many_streams", 429, "Too many open streams for this client."),
     ("internal", 500, "A fault on the server's side; the log has the details."),
     ("unavailable", 503, "A component this needs is not running (yet)."),
     # edge: pictures
-    ("no_frame", 503, "No picture yet, or none fresh enough within the wait."),
+    ("no_frame", 503, "No picture yet."),
+    ("stale", 503, "No picture fresh enough within the wait (`age_ms` says how old)."),
     # edge: config and store
     ("invalid_config", 422, "The config fails validation; nothing was changed."),
     ("config_not_saved", 500, "The config file could not be written; nothing was applied."),
@@ -86,6 +87,7 @@ ERROR_CODES: Final[dict[str, ErrorCode]] = _codes(
     ("refresh_invalid", 401, "The refresh token is unknown, used, revoked or expired."),
     ("bad_cursor", 422, "The paging cursor is not one this server handed out."),
     ("unsupported_encoding", 415, "The body's Content-Encoding is neither gzip nor identity."),
+    ("no_config", 404, "No config is assigned to this device: keep the local one."),
 )
 
 

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.support.edge_process import EdgeProcess
+from tests.support.edge_process import PLATES_OFF, EdgeProcess
+from tests.support.procs import stop_process
 
 pytestmark = pytest.mark.e2e
 
@@ -92,3 +97,90 @@ def test_bad_source_parameters_are_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "fps" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+class _Edge:
+    """``carwash-edge run`` with the arguments given as they are, its stderr collected; plates
+    off (their reader's start-up is not what these tests are about)."""
+
+    def __init__(self, data_dir: Path, *args: str) -> None:
+        config = data_dir / "edge.toml"
+        config.write_text(PLATES_OFF)
+        cmd = [sys.executable, "-m", "edge", "run", "--data-dir", str(data_dir),
+               "--config", str(config), *args]  # fmt: skip
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+        )
+        self.lines: list[str] = []
+        self.listening = threading.Event()
+        self._reader = threading.Thread(target=self._pump, daemon=True, name="edge-stderr")
+        self._reader.start()
+
+    def _pump(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            if "listening on http://" in line:
+                self.listening.set()
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def close(self) -> int:
+        return stop_process(self.proc, self._reader, 20.0)
+
+
+def test_common_flags_after_the_command_and_ctrl_c_is_130_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """The README's development line (``run ... --log-level debug``), then a Ctrl-C (SIGINT)
+    once it serves: a clean stop with the exit code of an interruption."""
+    edge = _Edge(tmp_path, "--source", "synthetic://?width=320&height=180&fps=5",
+                 "--listen", "127.0.0.1:0", "--log-level", "debug")  # fmt: skip
+    try:
+        assert edge.listening.wait(30), edge.log
+        edge.proc.send_signal(signal.SIGINT)
+        assert edge.proc.wait(15) == 130
+    finally:
+        edge.close()
+    assert " DEBUG " in edge.log  # the flag after the command took effect
+    assert "SIGINT received: shutting down" in edge.log
+    assert "Traceback" not in edge.log
+    assert "stopped" in edge.lines[-1]
+
+
+def test_ipv6_loopback_url_in_brackets_and_no_stray_zeroconf_error(tmp_path: Path) -> None:
+    edge = _Edge(tmp_path, "--source", "synthetic://?width=320&height=180&fps=5",
+                 "--listen", "[::1]:0")  # fmt: skip
+    try:
+        assert edge.listening.wait(30), edge.log
+        url = next(line for line in edge.lines if "listening on" in line).split()[-1]
+        assert url.startswith("http://[::1]:")
+        with httpx.Client(base_url=url, timeout=10) as client:
+            assert client.get("/api/health").status_code == 200
+    finally:
+        assert edge.close() == 0
+    assert "zeroconf advertising skipped on ::1" in edge.log
+    assert "OSError" not in edge.log
+    assert "Network is unreachable" not in edge.log
+
+
+def test_every_interface_is_spelled_out_and_warned_about(tmp_path: Path) -> None:
+    result = _run("edge", "run", "--listen", "0:0", "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "write 0.0.0.0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["keys", "list", "--log-json"],
+        ["--log-level", "error", "keys", "list", "--log-level", "debug"],
+    ],
+)
+def test_common_flags_work_on_either_side_of_a_command(tmp_path: Path, argv: list[str]) -> None:
+    result = _run("edge", *argv, "--data-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr

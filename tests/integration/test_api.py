@@ -131,7 +131,7 @@ async def test_snapshot_headers_etag_and_width(edge_factory: EdgeFactory, keys: 
         for bad in ("width=abc", "width=3", "max_age_ms=-1", "wait_newer_than=x"):
             r = await client.get(f"/api/snapshot?{bad}", headers=auth)
             assert r.status_code == 422, bad
-            assert r.json()["error"] == "bad_request"
+            assert r.json()["error"] == "invalid_request"
 
 
 async def test_long_poll_and_history(edge_factory: EdgeFactory, keys: Keys) -> None:

@@ -116,7 +116,7 @@ async def test_snapshot_width_scales_and_has_its_own_etag(viewer: EdgeClient) ->
     with pytest.raises(EdgeApiError) as caught:
         await viewer.snapshot(width=1)
     assert caught.value.status == 422
-    assert caught.value.code == "bad_request"
+    assert caught.value.code == "invalid_request"
     assert "width" in caught.value.message
 
 

@@ -138,6 +138,9 @@ async def test_an_unplugged_board_is_unknown_within_two_polls_and_recovers(locks
     assert [a["active"] for a in alerts] == [True, False, True, False]
     assert alerts[0]["board"] == 1
     assert alerts[0]["severity"] == "critical"
+    # The real number of attempts (retries = 1: two), not pymodbus's own "after 0 retries".
+    assert "after 2 attempts (timeout: no answer within 0.1 s)" in alerts[0]["message"]
+    assert "retries" not in alerts[0]["message"]
     assert locks.metric("lock_bus_errors_total", kind="timeout") >= 1
     assert locks.metric("lock_bus_errors_total", kind="bus_error") >= 1
     assert locks.metric("lock_commands_total", action="unlock", result="board_down") == 1
@@ -223,6 +226,73 @@ async def test_a_stuck_sensor_is_a_fault_with_an_alert(locks: Locks) -> None:
     alerts = [a for a in await locks.events_of("alert") if a.get("cart") == "3"]
     assert [a["active"] for a in alerts] == [True, False]
     assert "bolt not closed" in alerts[0]["message"]
+
+
+async def test_a_cart_forced_out_of_a_locked_bay_is_missing_with_an_alert(locks: Locks) -> None:
+    sim = locks.rig.sim
+    sim.take(1, force=True)  # the lock holds; the cart leaves anyway (a broken hook)
+    await wait_until(lambda: locks.state(1) == "missing", 2.0, "cart 1 missing")
+    view = locks.service.driver.cart(1)
+    assert (view.cart_present, view.bolt_closed) == (False, True)
+    with pytest.raises(CommandConflict, match="no cart in its bay"):
+        await locks.service.command(1, "unlock", "gone")
+    await locks.service.settle()
+    assert locks.metric("lock_carts", state="locked") == 3
+    assert locks.metric("lock_carts", state="missing") == 1
+    # A mechanical key opens the bolt: no change of state, but the sensors are shown at once.
+    sim.lock(1).stuck_bolt = False
+    await wait_until(lambda: locks.service.driver.cart(1).bolt_closed is False, 2.0, "bolt open")
+    assert locks.state(1) == "missing"
+    sim.lock(1).stuck_bolt = None
+    sim.give_back(1)
+    await wait_until(lambda: locks.state(1) == "locked", 2.0, "cart 1 back")
+    assert sim.coil_writes == []  # nothing was released or held on the way
+
+    await locks.service.settle()
+    cart1 = [p for p in await locks.events_of("cart") if p["cart"] == "1"]
+    assert [(p["change"], p["state"], p["cart_present"], p["bolt_closed"]) for p in cart1] == [
+        ("state", "locked", True, True), ("state", "missing", False, True),
+        ("sensors", "missing", False, False), ("state", "locked", True, True),
+    ]  # fmt: skip
+    alerts = [a for a in await locks.events_of("alert") if a.get("cart") == "1"]
+    assert [(a["code"], a["active"]) for a in alerts] == [
+        ("cart_missing", True),
+        ("cart_missing", False),
+    ]
+    assert alerts[0]["severity"] == "warning"
+    assert "without an unlock" in alerts[0]["message"]
+    assert "back in its bay" in alerts[1]["message"]
+    outbox = await asyncio.to_thread(locks.store.outbox_batch, 100)
+    sent = [o.payload for o in outbox if o.topic == "carts" and o.payload["cart"] == "1"]
+    assert [p["change"] for p in sent] == ["state"] * 3  # sensor chatter stays on the edge
+
+
+async def test_a_board_restart_during_a_rental_keeps_the_cart_out(locks: Locks) -> None:
+    sim = locks.rig.sim
+    await locks.service.command(2, "unlock", "rent")
+    sim.take(2)
+    await wait_until(lambda: locks.state(2) == "in_use", 1.0, "cart 2 in use")
+    sim.set_online(1, False)  # the board loses power...
+    await wait_until(lambda: locks.state(2) == "unknown", 2.0, "board silent")
+    sim.power_cycle(1)  # ...and comes back with every coil off: the bolt closes, the cart is out
+    sim.set_online(1, True)
+    await wait_until(lambda: locks.state(2) == "in_use", 2.0, "cart 2 still out")
+    await wait_until(lambda: sim.bolt_closed(2), 1.0, "bolt closed by the restart")
+    await asyncio.sleep(3 * PERIOD_S)  # a few polls: still out, neither free nor in fault
+    view = locks.service.driver.cart(2)
+    assert (view.state, view.cart_present, view.bolt_closed) == ("in_use", False, True)
+    await locks.service.settle()
+    assert locks.metric("lock_carts", state="locked") == 3  # the others: cart 2 is not free
+    assert locks.metric("lock_carts", state="in_use") == 1
+    sim.give_back(2)
+    await wait_until(lambda: locks.state(2) == "locked", 2.0, "cart 2 locked again")
+    assert sim.coil_writes == [(2, True)]  # never released again by the edge
+    await locks.service.settle()  # the rental is written after the state changes
+    (rental,) = await asyncio.to_thread(rentals.recent_rentals, locks.store)
+    assert rental.cart == 2
+    states = [p["state"] for p in await locks.events_of("cart") if p["cart"] == "2"]
+    assert states[-5:] == ["in_use", "unknown", "in_use", "returned", "locked"]
+    assert [a for a in await locks.events_of("alert") if a.get("cart") == "2"] == []
 
 
 # ---------------------------------------------------------------------- the edge's HTTP API

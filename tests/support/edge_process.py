@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -28,9 +29,16 @@ class EdgeProcess:
     """``with EdgeProcess(data_dir, "--source", url) as edge: edge.url ...``"""
 
     def __init__(
-        self, data_dir: Path, *args: str, startup_s: float = 20.0, log_level: str = "debug"
+        self,
+        data_dir: Path,
+        *args: str,
+        startup_s: float = 20.0,
+        log_level: str = "debug",
+        prefix: Sequence[str] = (),
     ) -> None:
+        """``prefix``: a command that execs the rest (e.g. one entering a memory cgroup)."""
         self.log_level = log_level
+        self.prefix = tuple(prefix)
         self.data_dir = data_dir
         self.args = args
         self.startup_s = startup_s
@@ -41,7 +49,7 @@ class EdgeProcess:
         self._pump_thread: threading.Thread | None = None
 
     def start(self) -> EdgeProcess:
-        cmd = [sys.executable, "-m", "edge", "--log-level", self.log_level, "run",
+        cmd = [*self.prefix, sys.executable, "-m", "edge", "--log-level", self.log_level, "run",
                "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir), *self.args]  # fmt: skip
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._proc = subprocess.Popen(

@@ -72,7 +72,7 @@ class EdgeServer:
 async def start_edge_server(edge: Edge, listen: str = "127.0.0.1:0") -> EdgeServer:
     sock = bind_socket(listen)
     host, port = sock.getsockname()[:2]
-    config = uvicorn_config(create_app(edge), graceful_shutdown_s=1)
+    config = uvicorn_config(create_app(edge), graceful_shutdown_s=1, http=edge.config.http)
     server = _Server(config)
     task = asyncio.get_running_loop().create_task(
         server.serve(sockets=[sock]), name=f"edge-server-{port}"

@@ -18,7 +18,7 @@ def test_defaults_are_valid_and_described() -> None:
     config = EdgeConfig()
     assert config.camera.source.startswith("synthetic://")
     assert config.http.listen == "127.0.0.1:8080"
-    assert (config.guards.rss_limit_mb, config.guards.hot_c, config.guards.cool_c) == (400, 80, 70)
+    assert (config.guards.rss_limit_mb, config.guards.hot_c, config.guards.cool_c) == (350, 80, 70)
     models = (EdgeConfig, type(config.camera), type(config.snapshots), type(config.http),
               type(config.guards))  # fmt: skip
     for model in models:

@@ -64,6 +64,8 @@ def test_every_leaf_of_the_schema_is_classified() -> None:
     assert {k: v for k, v in APPLY.items() if v == "restart:process"}.keys() == {
         "data_dir",
         "http.listen",
+        "http.max_connections",  # uvicorn's limit_concurrency and the header deadline are
+        "http.header_timeout_s",  # set when the server is made
     }
     assert APPLY["camera.source"] == "restart:camera"
     assert APPLY["camera.rollback_grace_s"] == "hot"

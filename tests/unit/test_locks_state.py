@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 from edge.locks.errors import CommandConflict, CommandError, CommandFailed
 from edge.locks.state import (
     CART_STATES,
+    FREE_STATES,
     CartMachine,
     Effect,
     RentalDone,
+    SensorChange,
     Sensors,
     SetCoil,
     StateChange,
@@ -24,6 +26,7 @@ pytestmark = pytest.mark.unit
 LOCKED = Sensors(released=False, bolt_closed=True, cart_present=True)
 OPEN = Sensors(released=True, bolt_closed=False, cart_present=True)
 TAKEN = Sensors(released=True, bolt_closed=False, cart_present=False)
+EMPTY_LOCKED = Sensors(released=False, bolt_closed=True, cart_present=False)
 
 
 def _machine(now: float = 1000.0) -> CartMachine:
@@ -112,6 +115,63 @@ def test_commands_that_cannot_run() -> None:
         m.command("lock", 1000.4)
 
 
+def test_a_cart_pulled_from_a_locked_bay_is_missing_until_it_is_back() -> None:
+    m = _machine()
+    m.observe(LOCKED, 1000.0)
+    gone = m.observe(EMPTY_LOCKED, 1000.5)  # forced out: the lock still holds
+    assert [(e.state, e.previous, e.cart_present) for e in gone if isinstance(e, StateChange)] == [
+        ("missing", "locked", False)
+    ]
+    assert m.state == "missing"
+    assert "without an unlock" in m.detail
+    assert not [e for e in gone if isinstance(e, SetCoil)]
+    with pytest.raises(CommandConflict, match="no cart in its bay"):
+        m.command("unlock", 1001.0)
+    key = Sensors(released=False, bolt_closed=False, cart_present=False)  # a key turns the bolt
+    assert m.observe(key, 1002.0) == [SensorChange(7, "missing", 1002.0, False, False)]
+    assert m.observe(key, 1010.0) == []  # still missing (not a fault): nothing new
+    back = m.observe(LOCKED, 1011.0)
+    assert _states(back) == ["locked"]
+    assert not [e for e in back if isinstance(e, RentalDone)]
+
+
+def test_a_bay_found_empty_at_start_is_missing_not_free() -> None:
+    m = _machine()
+    assert _states(m.observe(EMPTY_LOCKED, 1000.0)) == ["missing"]
+    assert _states(m.observe(None, 1001.0)) == ["unknown"]
+    assert _states(m.observe(EMPTY_LOCKED, 1002.0)) == ["missing"]
+
+
+def test_a_board_that_restarts_during_a_rental_keeps_the_cart_out() -> None:
+    m = _machine()
+    m.observe(LOCKED, 1000.0)
+    m.command("unlock", 1000.0)
+    m.observe(OPEN, 1000.2)
+    m.observe(TAKEN, 1005.0)
+    assert m.state == "in_use"
+    assert _states(m.observe(None, 1100.0)) == ["unknown"]  # the board restarts
+    after = m.observe(EMPTY_LOCKED, 1101.0)  # coil back to off, bolt closed, the cart still out
+    assert _states(after) == ["in_use"]
+    assert not [e for e in after if isinstance(e, SetCoil) and e.release]  # not unlocked again
+    assert m.commanded == "lock"
+    assert m.observe(EMPTY_LOCKED, 1200.0) == []  # no fault, no missing: it is on its rental
+    back = m.observe(LOCKED, 1300.0)
+    assert [e for e in back if isinstance(e, RentalDone)] == [RentalDone(7, 1000.0, 1005.0, 1300.0)]
+    assert _states(back) == ["returned", "locked"]
+
+
+def test_sensor_changes_without_a_state_change_are_reported() -> None:
+    m = _machine()
+    m.observe(LOCKED, 1000.0)
+    m.command("unlock", 1000.0)
+    assert _states(m.observe(OPEN, 1000.2)) == ["unlocked"]  # the state change carries them
+    m.observe(TAKEN, 1001.0)
+    assert m.state == "in_use"
+    pushed = Sensors(released=True, bolt_closed=True, cart_present=False)  # bolt pushed shut
+    assert m.observe(pushed, 1001.5) == [SensorChange(7, "in_use", 1001.5, False, True)]
+    assert m.observe(pushed, 1001.7) == []
+
+
 def test_a_repeated_unlock_writes_nothing_more() -> None:
     m = _machine()
     m.observe(LOCKED, 1000.0)
@@ -151,7 +211,8 @@ steps = st.lists(
 def test_no_sequence_releases_a_lock_nobody_commanded(
     program: list[Observe | Command | Tick],
 ) -> None:
-    """Whatever the sensors say and whatever the order: a release only comes from an unlock."""
+    """Whatever the sensors say and whatever the order: a release only comes from an unlock,
+    and a cart that is not in its bay never counts as free."""
     m = _machine()
     now = 1000.0
     coil = False  # the coil as the driver would have written it
@@ -192,7 +253,16 @@ def test_no_sequence_releases_a_lock_nobody_commanded(
                 state = effect.state
             elif isinstance(effect, RentalDone):
                 assert effect.unlocked_at <= effect.taken_at <= effect.returned_at
+            elif isinstance(effect, SensorChange):
+                assert effect.state == m.state
+                assert not [e for e in effects if isinstance(e, StateChange)]
+                assert m.sensors is not None
+                assert (effect.cart_present, effect.bolt_closed) == (
+                    m.sensors.cart_present, m.sensors.bolt_closed,
+                )  # fmt: skip
         assert m.state == state
+        if m.sensors is not None and not m.sensors.cart_present:
+            assert m.state not in FREE_STATES, "a cart that is not in its bay counts as free"
         assert releases_written <= unlocks_accepted
         if coil or m.commanded == "unlock":
             assert last_command == "unlock", "released while the last word was not an unlock"

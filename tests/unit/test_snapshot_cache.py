@@ -126,3 +126,55 @@ def test_trim_keeps_only_the_newest_without_variants() -> None:
     assert cache.stats()["bytes"] == len(newest.jpeg) == before - freed
     assert metrics.registry.get_sample_value("carwash_edge_cache_snapshots") == 1
     assert cache.trim() == 0
+
+
+def _held_bytes(cache: SnapshotCache) -> int:
+    return sum(s.nbytes for s in cache.snapshots())
+
+
+@pytest.mark.asyncio
+async def test_scaled_variants_count_towards_the_byte_bound() -> None:
+    jpeg = _jpeg(640, 360)
+    cache, metrics = _cache(history=100, max_bytes=len(jpeg) * 3)
+    cache.attach_loop(asyncio.get_running_loop())
+    for _ in range(3):
+        _publish(cache, jpeg)
+    assert len(cache.snapshots()) == 3
+    newest = cache.latest
+    assert newest is not None
+    for width in (160, 320, 480):  # a wall asking for a few widths of the newest picture
+        await cache.variant(newest, width)
+    held = cache.snapshots()
+    assert newest in held
+    assert len(held) < 3  # older pictures made room for the variants
+    assert cache.stats()["bytes"] == _held_bytes(cache) <= cache.max_bytes
+    assert metrics.registry.get_sample_value("carwash_edge_cache_bytes") == _held_bytes(cache)
+    for _ in range(5):  # evicting a picture frees its variants too: the count stays exact
+        _publish(cache, jpeg)
+    assert cache.stats()["bytes"] == _held_bytes(cache) <= cache.max_bytes
+
+
+@pytest.mark.asyncio
+async def test_a_variant_of_an_evicted_picture_is_not_counted() -> None:
+    jpeg = _jpeg(640, 360)
+    cache, _ = _cache(history=1)
+    cache.attach_loop(asyncio.get_running_loop())
+    _publish(cache, jpeg)
+    old = cache.latest
+    assert old is not None
+    making = asyncio.ensure_future(cache.variant(old, 160))
+    await asyncio.sleep(0)  # the scaling started in its thread
+    _publish(cache, jpeg)  # ...and the picture left the history meanwhile
+    await making
+    assert cache.stats()["bytes"] == _held_bytes(cache) == len(jpeg)
+
+
+def test_a_lowered_byte_bound_applies_at_the_next_picture() -> None:
+    jpeg = _jpeg()
+    cache, _ = _cache(history=100)
+    for _ in range(10):
+        _publish(cache, jpeg)
+    cache.max_bytes = len(jpeg) * 4  # the live config changed snapshots.max_bytes
+    _publish(cache, jpeg)
+    assert len(cache.snapshots()) == 4
+    assert cache.stats()["bytes"] == _held_bytes(cache) <= cache.max_bytes

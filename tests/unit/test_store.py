@@ -214,3 +214,54 @@ def test_calls_from_several_threads_are_serialised(tmp_path: Path) -> None:
     assert sorted(ids) == list(range(1, 201))
     assert store.stats().rows == {"events": 200, "outbox": 200, "config_versions": 0}
     store.close()
+
+
+def test_outbox_rows_keep_their_kind_and_rejected_rows_are_not_pending(tmp_path: Path) -> None:
+    store = _open(tmp_path)
+    ids = [store.add_event(kind, {"i": i}, outbox_topic="t")
+           for i, kind in enumerate(("plate.read", "cart", "test.tick"))]  # fmt: skip
+    store.add_event("stream", {})  # no outbox row
+    pending = store.outbox_pending(10)
+    assert [(i.event_id, i.kind) for i in pending] == list(
+        zip(ids, ("plate.read", "cart", "test.tick"), strict=True)
+    )
+    assert store.outbox_counts() == (3, 0)
+    store.outbox_reject([pending[2].id], "kind test.tick: not one the cloud accepts")
+    assert [i.kind for i in store.outbox_pending(10)] == ["plate.read", "cart"]
+    assert store.outbox_counts() == (2, 1)
+    (rejected,) = [i for i in store.outbox_batch(10) if i.rejected_at is not None]
+    assert (rejected.attempts, rejected.last_error) == (
+        1,
+        "kind test.tick: not one the cloud accepts",
+    )
+    store.outbox_ack([pending[0].id])
+    assert store.outbox_counts() == (1, 1)
+    store.close()
+
+
+def test_migration_4_gives_existing_outbox_rows_their_event_kind(tmp_path: Path) -> None:
+    # A store at version 3 (before the outbox kept the kind), with one row whose event is gone.
+    db = sqlite3.connect(tmp_path / "edge.db", isolation_level=None)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version VALUES (0)")
+    engine = schema.create_store_engine(tmp_path / "edge.db")
+    with engine.begin() as conn:
+        for migration in schema.MIGRATIONS[:3]:
+            migration(conn)
+        conn.exec_driver_sql("UPDATE schema_version SET version = 3")
+        conn.exec_driver_sql(
+            "INSERT INTO events (id, ts, kind, payload_json) VALUES (1, 1.0, 'cart', '{}')"
+        )
+        for n, event_id in ((1, 1), (2, None)):
+            conn.exec_driver_sql(
+                "INSERT INTO outbox (event_id, created_at, topic, payload_json, idempotency_key)"
+                " VALUES (?, 1.0, 't', '{}', ?)",
+                (event_id, f"key{n}"),
+            )
+    engine.dispose()
+    db.close()
+    store = _open(tmp_path)
+    assert [(i.idempotency_key, i.kind) for i in store.outbox_pending(10)] == [
+        ("key1", "cart"), ("key2", None),
+    ]  # fmt: skip
+    store.close()

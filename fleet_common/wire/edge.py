@@ -1,15 +1,19 @@
 """The edge's wire types: what its HTTP API sends and takes, as pydantic models.
 
-Clients (the console, the cloud, tests) import this module, so it must stay light: pydantic and
-the standard library only. A test imports it in a fresh interpreter and fails if OpenCV, PyAV,
-pyserial, SQLAlchemy or Qt come along.
+The edge serves them and its clients (the console, the cloud, tests) parse them, all from this
+one module of the shared kernel: pydantic and the standard library only (a test imports it in a
+fresh interpreter and fails if anything heavy comes along). Requests refuse unknown fields;
+responses ignore them, so an older console keeps reading a newer edge.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from fleet_common.wire.base import RequestModel, ResponseModel
+from fleet_common.wire.errors import ErrorBody as ErrorBody  # re-exported: every route documents it
 
 StreamStatus = Literal["online", "degraded", "offline"]
 HealthStatus = Literal["ok", "degraded", "failing"]
@@ -22,20 +26,14 @@ H_AGE_MS = "X-Frame-Age-Ms"
 H_STREAM_STATUS = "X-Stream-Status"
 
 
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class PictureErrorBody(ErrorBody):
+    """The error of a picture route (`no_frame`, `stale`): the stream's state beside it."""
 
-
-class ErrorBody(_Wire):
-    """Every error response: a stable machine code and a sentence for people."""
-
-    error: str = Field(description="Machine-readable code, e.g. `unauthorized`, `no_frame`.")
-    message: str = Field(description="What went wrong, for people.")
     stream_status: StreamStatus | None = Field(None, description="On picture errors.")
     age_ms: float | None = Field(None, description="Age of the newest picture, if any.")
 
 
-class SnapshotMeta(_Wire):
+class SnapshotMeta(ResponseModel):
     seq: int = Field(description="Sequence number, increasing within one run of the edge.")
     captured_at: str = Field(description="When the frame arrived from the camera (RFC 3339).")
     age_ms: float = Field(description="Milliseconds since then.")
@@ -45,13 +43,13 @@ class SnapshotMeta(_Wire):
     keyframe: bool = Field(description="Decoded from a keyframe alone.")
 
 
-class CacheStats(_Wire):
+class CacheStats(ResponseModel):
     snapshots: int
     bytes: int
     max_bytes: int
 
 
-class SourceInfo(_Wire):
+class SourceInfo(ResponseModel):
     scheme: str
     url: str = Field(description="Source URL with any password masked.")
     connected: bool
@@ -68,23 +66,23 @@ class SourceInfo(_Wire):
     full_decode: bool = Field(description="Decoding every frame (else keyframes only).")
 
 
-class SnapshotInfo(_Wire):
+class SnapshotInfo(ResponseModel):
     stream_status: StreamStatus
     latest: SnapshotMeta | None
     source: SourceInfo
     cache: CacheStats
 
 
-class SnapshotList(_Wire):
+class SnapshotList(ResponseModel):
     snapshots: list[SnapshotMeta] = Field(description="Newest first.")
 
 
-class ComponentHealth(_Wire):
+class ComponentHealth(ResponseModel):
     status: HealthStatus
     detail: str = ""
 
 
-class Health(_Wire):
+class Health(ResponseModel):
     status: HealthStatus
     id: str = Field(
         "",
@@ -98,19 +96,19 @@ class Health(_Wire):
     components: dict[str, ComponentHealth]
 
 
-class ApiKeyInfo(_Wire):
+class ApiKeyInfo(ResponseModel):
     id: str
     role: Role
     label: str
     created_at: str
 
 
-class ApiKeyList(_Wire):
+class ApiKeyList(ResponseModel):
     keys: list[ApiKeyInfo]
 
 
 # ---------------------------------------------------------------------- events (GET /api/events)
-class EventOut(_Wire):
+class EventOut(ResponseModel):
     """One event of the edge's log; also the `data` of each Server-Sent Event."""
 
     id: int = Field(description="Increasing id; send the last one seen as Last-Event-ID.")
@@ -119,19 +117,19 @@ class EventOut(_Wire):
     payload: dict[str, Any] = Field(description="Kind-specific fields (see the API docs).")
 
 
-class EventList(_Wire):
+class EventList(ResponseModel):
     events: list[EventOut] = Field(description="Newest first.")
 
 
 # ---------------------------------------------------------------------- live config (/api/config)
-class ConfigDoc(_Wire):
+class ConfigDoc(ResponseModel):
     """A config version: the whole model as JSON, secrets masked as `***`."""
 
     version: int = Field(description="Config version (also the ETag of GET /api/config).")
     config: dict[str, Any] = Field(description="The config (schema: GET /api/config/schema).")
 
 
-class ConfigApplied(_Wire):
+class ConfigApplied(ResponseModel):
     """The outcome of a PUT, PATCH or rollback."""
 
     version: int = Field(description="The running version now (unchanged if nothing changed).")
@@ -140,7 +138,7 @@ class ConfigApplied(_Wire):
     restarted: list[str] = Field(description="Components restarted: camera, guards, discovery.")
 
 
-class ConfigVersionInfo(_Wire):
+class ConfigVersionInfo(ResponseModel):
     version: int
     created_at: str = Field(description="When the version was made (RFC 3339).")
     source: str = Field(description="startup, api, auto-rollback …")
@@ -150,41 +148,40 @@ class ConfigVersionInfo(_Wire):
     )
 
 
-class ConfigHistory(_Wire):
+class ConfigHistory(ResponseModel):
     versions: list[ConfigVersionInfo] = Field(description="Newest first.")
 
 
-class ConfigFieldError(_Wire):
+class ConfigFieldError(ResponseModel):
     path: str = Field(description="Dotted key, e.g. `camera.source`; `(root)` for the body.")
     reason: str
 
 
-class ConfigErrorBody(_Wire):
+class ConfigErrorBody(ErrorBody):
     """422 of the config routes: every problem with its key; nothing was changed."""
 
-    error: str = Field(description="`invalid_config`.")
-    message: str
     errors: list[ConfigFieldError]
 
 
-class ConfigRollbackRequest(_Wire):
+class ConfigRollbackRequest(RequestModel):
     version: int | None = Field(
         None, description="Version to go back to; omitted: the newest good one before the current."
     )
 
 
 # ---------------------------------------------------------------------- cart locks (/api/carts)
-CartStateName = Literal["locked", "unlocked", "in_use", "returned", "fault", "unknown"]
+CartStateName = Literal["locked", "unlocked", "in_use", "missing", "returned", "fault", "unknown"]
 
 
-class CartInfo(_Wire):
+class CartInfo(ResponseModel):
     id: int = Field(description="Cart number (path parameter of the commands).")
     board: int = Field(description="Modbus unit id of its lock board.")
     lock: int = Field(description="Lock number on that board (1-based).")
     state: CartStateName = Field(
-        description="locked; unlocked (released, cart still in its bay); in_use (released and"
-        " gone); returned (back, being locked); fault (bolt disagrees with the command);"
-        " unknown (board not answering)."
+        description="locked (in its bay, the lock holds: the only free state); unlocked"
+        " (released, cart still in its bay); in_use (out on a rental, even if the lock closed"
+        " behind it); missing (gone from a bay nobody unlocked); returned (back, being locked);"
+        " fault (bolt disagrees with the command); unknown (board not answering)."
     )
     previous: CartStateName | None = Field(description="The state before the last change.")
     changed_at: str = Field(description="When the state last changed (RFC 3339).")
@@ -193,13 +190,13 @@ class CartInfo(_Wire):
     bolt_closed: bool | None = Field(description="The bolt sensor; null if unknown.")
 
 
-class CartList(_Wire):
+class CartList(ResponseModel):
     enabled: bool = Field(description="False: this edge drives no lock boards (locks.enabled).")
     carts: list[CartInfo]
     boards_down: list[int] = Field(description="Unit ids of boards that do not answer.")
 
 
-class CartCommand(_Wire):
+class CartCommand(RequestModel):
     request_id: str = Field(
         min_length=1,
         max_length=128,
@@ -208,7 +205,7 @@ class CartCommand(_Wire):
     )
 
 
-class CartCommandResult(_Wire):
+class CartCommandResult(ResponseModel):
     cart: int
     action: Literal["lock", "unlock"]
     request_id: str
@@ -220,25 +217,25 @@ class CartCommandResult(_Wire):
 PlateTrigger = Literal["handshake", "motion", "interval"]
 
 
-class PlateBox(_Wire):
+class PlateBox(ResponseModel):
     xmin: int
     ymin: int
     xmax: int
     ymax: int
 
 
-class PlateCandidate(_Wire):
+class PlateCandidate(ResponseModel):
     plate: str
     score: float
 
 
-class VehicleInfo(_Wire):
+class VehicleInfo(ResponseModel):
     type: str
     score: float
     box: PlateBox | None = None
 
 
-class MemberInfo(_Wire):
+class MemberInfo(ResponseModel):
     id: str
     name: str
     plan: str
@@ -249,7 +246,7 @@ class MemberInfo(_Wire):
     plate: str = Field(description="The member's plate as listed.")
 
 
-class PlateReadInfo(_Wire):
+class PlateReadInfo(ResponseModel):
     """One stored read; also the payload of the `plate.read` event."""
 
     id: int = Field(description="Read id; the crop is at `crop_url` while kept.")
@@ -271,14 +268,14 @@ class PlateReadInfo(_Wire):
     crop_url: str | None = None
 
 
-class PlateList(_Wire):
+class PlateList(ResponseModel):
     reads: list[PlateReadInfo] = Field(description="Newest first.")
     next_before_id: int | None = Field(
         None, description="Pass as `before_id` for the next (older) page; null at the end."
     )
 
 
-class RecognizeRequest(_Wire):
+class RecognizeRequest(RequestModel):
     max_age_ms: int | None = Field(
         None, ge=0, le=10_000,
         description="Read a picture at most this old (default: plates.handshake_max_age_ms).",
@@ -288,7 +285,7 @@ class RecognizeRequest(_Wire):
     )
 
 
-class RecognizeResult(_Wire):
+class RecognizeResult(ResponseModel):
     """The handshake's answer: the read (or null: no plate) and the exact picture used."""
 
     read: PlateReadInfo | None
@@ -302,7 +299,7 @@ class RecognizeResult(_Wire):
     note: str | None = Field(None, description="Why there is no read, or a fallback taken.")
 
 
-class PlatesStatus(_Wire):
+class PlatesStatus(ResponseModel):
     policy: str = Field(description="The policy in force (`auto` resolved).")
     recognizers: dict[str, dict[str, Any]] = Field(
         description="State of each recogniser (`state` first), e.g. quota and breaker of the cloud."

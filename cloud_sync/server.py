@@ -7,7 +7,6 @@ import contextlib
 import logging
 import signal
 import socket
-import threading
 from collections.abc import Callable, Iterator
 
 import uvicorn
@@ -16,6 +15,7 @@ from cloud_sync.api import create_app
 from cloud_sync.db import migrate
 from cloud_sync.errors import UsageError
 from cloud_sync.service import Cloud
+from fleet_common.signals import termination_signals
 
 log = logging.getLogger("cloud")
 
@@ -67,19 +67,10 @@ class _Server(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
-        """SIGTERM/SIGINT stop the server gracefully and the process with status 0 (uvicorn's
-        own handling re-raises the signal, ending the process "killed by SIGTERM")."""
-        if threading.current_thread() is not threading.main_thread():
+        """SIGTERM/SIGINT stop the server gracefully and the process with status 0 (see
+        :mod:`fleet_common.signals`)."""
+        with termination_signals(self._on_signal):
             yield
-            return
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_signal, sig)
-        try:
-            yield
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         if self.should_exit and sig == signal.SIGINT:

@@ -8,7 +8,6 @@ import gc
 import logging
 import signal
 import socket
-import threading
 from collections.abc import Callable, Collection, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,11 +29,12 @@ from edge.guards import (
 )
 from edge.live_config import ConfigManager
 from edge.service import Edge
-from edge.stream_watch import Severity, alert
 from edge.sync.wiring import start_sync
 from edge.systemd import SystemdNotifier
 from fleet_common.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
+from fleet_common.signals import termination_signals
 from fleet_common.version import VERSION
+from fleet_common.wire.events import TOPIC_EVENTS, Severity, alert
 
 log = logging.getLogger("edge")
 
@@ -91,22 +91,9 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         """SIGTERM/SIGINT end the server gracefully; the process exits 0 (SIGTERM) or 130
-        (SIGINT, as after a Ctrl-C anywhere else).
-
-        uvicorn's own handling re-raises the signal after shutting down, which would end the
-        process "killed by SIGTERM" — wrong for a service that stopped cleanly as asked.
-        """
-        if threading.current_thread() is not threading.main_thread():
+        (SIGINT, as after a Ctrl-C anywhere else). See :mod:`fleet_common.signals`."""
+        with termination_signals(self._on_signal):
             yield
-            return
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._on_signal, sig)
-        try:
-            yield
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
 
     def _on_signal(self, sig: signal.Signals) -> None:
         if self.should_exit and sig == signal.SIGINT:
@@ -261,8 +248,9 @@ def _run_guards(edge: Edge, on_exit: Callable[[str], None]) -> Coroutine[Any, An
         known = _GUARD_ALERTS.get((guard, action))
         if known is not None:
             code, severity, active, message = known
-            item = alert(code, severity, active, f"{message} ({detail})")
-            edge.events.emit_soon(item.kind, item.payload, outbox_topic="events")
+            edge.events.publish_soon(
+                alert(code, severity, active, f"{message} ({detail})"), TOPIC_EVENTS
+            )
 
     def drop_caches() -> None:
         freed = edge.cache.trim()

@@ -69,19 +69,23 @@ async def start_sync(edge: Edge, live: ConfigManager | None) -> SyncService | No
     except NotEnrolled as err:
         log.debug("cloud sync off: %s", err)
         return None
-    # The cloud's member list: where the plate pipeline reads members. A site that set its own
-    # file keeps it; otherwise the cloud's list is the edge's list.
+    # The cloud's member list is the edge's list, unless the site set a file of its own
+    # (plates.members_file): that one wins and is never overwritten by the cloud's.
     plates = edge.config.plates
+    writer: MembersFileWriter | None = None
     if plates.members_file is None:
         plates.members_file = data_dir / CLOUD_MEMBERS_FILENAME
-    writer = MembersFileWriter(plates.members_file)
+        writer = MembersFileWriter(plates.members_file)
+    else:
+        log.info("members: the site's own file %s is used, not the cloud's list",
+                 plates.members_file)  # fmt: skip
     sync = SyncService(
         creds, edge.store,
         status=lambda: _status(edge),
         on_command=lambda command: _command(edge, command),
         on_config=ConfigApplier(live) if live is not None else None,
         on_members=writer,
-        members_version=await asyncio.to_thread(writer.version),
+        members_version=await asyncio.to_thread(writer.version) if writer is not None else None,
         metrics=SyncMetrics(edge.metrics.registry),
     )  # fmt: skip
     await sync.start()

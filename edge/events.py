@@ -27,6 +27,7 @@ from edge.errors import StoreError
 from edge.metrics import EdgeMetrics
 from edge.store import Event, Store
 from fleet_common.logs import QuietLogger
+from fleet_common.wire.events import EventPayload, OutboxTopic, dump_payload, kind_of
 
 log = logging.getLogger("edge.events")
 
@@ -116,6 +117,15 @@ class EventLog:
             return store.add_event(kind, payload, outbox_topic=outbox_topic)
 
         return await self.emit_written(kind, write, payload)
+
+    async def publish(self, payload: EventPayload, outbox_topic: OutboxTopic | None = None) -> int:
+        """:meth:`emit` of a typed payload: its kind and its JSON come from the model
+        (:mod:`fleet_common.wire.events`), so every payload has the shape its readers parse."""
+        return await self.emit(kind_of(payload), dump_payload(payload), outbox_topic)
+
+    def publish_soon(self, payload: EventPayload, outbox_topic: OutboxTopic | None = None) -> None:
+        """:meth:`publish` from synchronous code on the loop (callbacks); :meth:`aclose` waits."""
+        self.emit_soon(kind_of(payload), dump_payload(payload), outbox_topic)
 
     async def emit_written(
         self, kind: str, write: Callable[[Store], int], payload: Mapping[str, Any]

@@ -41,6 +41,14 @@ from fleet_common.files import atomic_write_text
 from fleet_common.problems import problem_list
 from fleet_common.timefmt import rfc3339
 from fleet_common.wire.edge import ConfigApplied, ConfigDoc, ConfigVersionInfo, StreamStatus
+from fleet_common.wire.events import (
+    TOPIC_EVENTS,
+    ConfigPayload,
+    EventPayload,
+    alert,
+    dump_payload,
+    kind_of,
+)
 
 if TYPE_CHECKING:
     from edge.camera import FrameSource
@@ -553,11 +561,9 @@ class ConfigManager:
             "config version %d %s (%s): hot %s, restarted %s",
             version, action, source, ", ".join(hot) or "-", ", ".join(restarted) or "-",
         )  # fmt: skip
-        await self._event(
-            "config",
-            {"version": version, "action": action, "source": source, "restarted": restarted,
-             "reason": reason},
-        )  # fmt: skip
+        await self._event(ConfigPayload(
+            version=version, action=action, source=source, restarted=restarted, reason=reason,
+        ))  # fmt: skip
         if self._on_applied is not None:
             await self._on_applied(version, edge.config)
         rollback_to = None
@@ -569,9 +575,10 @@ class ConfigManager:
         self._start_judge(version, rollback_to=rollback_to)
         return ConfigApplied(version=version, config=mask(new_plain), hot=hot, restarted=restarted)
 
-    async def _event(self, kind: str, payload: dict[str, Any]) -> None:
+    async def _event(self, payload: EventPayload) -> None:
+        kind = kind_of(payload)
         try:
-            await self._emit(kind, payload, outbox_topic="events")
+            await self._emit(kind, dump_payload(payload), outbox_topic=TOPIC_EVENTS)
         except EdgeError as err:  # the change stands; only its record failed
             log.warning("cannot record the %s event: %s", kind, err)
 
@@ -616,10 +623,7 @@ class ConfigManager:
             except ConfigError as err:
                 log.warning("config: automatic rollback to version %d failed: %s", rollback_to, err)
                 return
-        await self._event(
-            "alert",
-            {"code": "config_rollback", "severity": "warning", "active": True, "message": reason},
-        )
+        await self._event(alert("config_rollback", "warning", True, reason))
 
     async def _online_within(self, grace_s: float | None) -> bool:
         """Wait for the stream to be online (frames, not timers): True, or False after grace."""

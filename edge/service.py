@@ -46,6 +46,7 @@ from fleet_common.wire.edge import (
     SourceInfo,
     StreamStatus,
 )
+from fleet_common.wire.events import TOPIC_EVENTS, RecoveryPayload
 
 if TYPE_CHECKING:
     from edge.live_config import ConfigManager
@@ -258,10 +259,10 @@ class Edge:
                 sessions=stats.sessions,
             )  # fmt: skip
             for item in emissions:
-                if item.kind == "recovery":
+                if isinstance(item.model, RecoveryPayload):
                     self.metrics.recoveries.labels("camera").inc()
-                    log.info("camera recovered after %.1f s offline", item.payload["offline_s"])
-                await self.events.emit(item.kind, item.payload, outbox_topic="events")
+                    log.info("camera recovered after %.1f s offline", item.model.offline_s)
+                await self.events.publish(item.model, TOPIC_EVENTS)
             await asyncio.sleep(WATCH_INTERVAL_S)
 
     def shrink_store(self, fraction: float) -> None:

@@ -14,25 +14,34 @@ samples every :data:`WATCH_INTERVAL_S` on its loop and emits them (edge/service.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from fleet_common.wire.edge import StreamStatus
+from fleet_common.wire.events import (
+    EventPayload,
+    RecoveryPayload,
+    StreamPayload,
+    alert,
+    dump_payload,
+    kind_of,
+)
 
 WATCH_INTERVAL_S: Final = 0.5
-Severity = Literal["info", "warning", "critical"]
 
 
 @dataclass(frozen=True, slots=True)
 class Emission:
-    kind: str
-    payload: dict[str, Any]
+    """One event to record: its typed payload (:mod:`fleet_common.wire.events`)."""
 
+    model: EventPayload
 
-def alert(code: str, severity: Severity, active: bool, message: str) -> Emission:
-    """An ``alert`` event (the guards raise theirs through this too)."""
-    return Emission(
-        "alert", {"code": code, "severity": severity, "active": active, "message": message}
-    )
+    @property
+    def kind(self) -> str:
+        return kind_of(self.model)
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return dump_payload(self.model)
 
 
 @dataclass
@@ -59,46 +68,47 @@ class StreamWatch:
     ) -> list[Emission]:
         out: list[Emission] = []
         if status != self.status:
-            out.append(Emission("stream", {
-                "status": status, "previous": self.status,
-                "age_ms": None if age_ms is None else round(age_ms, 1), "detail": detail,
-            }))  # fmt: skip
+            out.append(Emission(StreamPayload(
+                status=status, previous=self.status,
+                age_ms=None if age_ms is None else round(age_ms, 1), detail=detail,
+            )))  # fmt: skip
             self.status = status
         if status == "offline":
             if self.offline_since is None:
                 self.offline_since = now
             if self.stale_alert:
                 self.stale_alert = False
-                out.append(alert("stream_stale", "warning", False, "stream offline (no longer"
-                                 " just stale)"))  # fmt: skip
+                out.append(Emission(alert("stream_stale", "warning", False,
+                                          "stream offline (no longer just stale)")))  # fmt: skip
             if not self.offline_alert and (
                 self.worked or now - self.started >= self.startup_grace_s
             ):
                 self.offline_alert = True
                 why = f": {detail}" if detail else ""
-                out.append(alert("stream_offline", "critical", True,
-                                 f"camera stream offline{why}"))  # fmt: skip
+                out.append(Emission(alert("stream_offline", "critical", True,
+                                          f"camera stream offline{why}")))  # fmt: skip
             return out
         self.worked = True
         if status == "degraded":
             if not self.stale_alert:
                 self.stale_alert = True
                 age = f" ({age_ms / 1000:.1f} s old)" if age_ms is not None else ""
-                out.append(alert("stream_stale", "warning", True,
-                                 f"camera pictures arrive late{age}"))  # fmt: skip
+                out.append(Emission(alert("stream_stale", "warning", True,
+                                          f"camera pictures arrive late{age}")))  # fmt: skip
             return out
         # online
         if self.stale_alert:
             self.stale_alert = False
-            out.append(alert("stream_stale", "warning", False, "camera pictures fresh again"))
+            out.append(Emission(alert("stream_stale", "warning", False,
+                                      "camera pictures fresh again")))  # fmt: skip
         if self.offline_alert:
             offline_s = now - (self.offline_since if self.offline_since is not None else now)
             self.offline_alert = False
             self.recoveries += 1
-            out.append(Emission("recovery", {
-                "component": "camera", "offline_s": round(offline_s, 3), "sessions": sessions,
-            }))  # fmt: skip
-            out.append(alert("stream_offline", "critical", False,
-                             f"camera stream back online after {offline_s:.1f} s"))  # fmt: skip
+            out.append(Emission(RecoveryPayload(
+                component="camera", offline_s=round(offline_s, 3), sessions=sessions,
+            )))  # fmt: skip
+            back = f"camera stream back online after {offline_s:.1f} s"
+            out.append(Emission(alert("stream_offline", "critical", False, back)))
         self.offline_since = None
         return out

@@ -4,16 +4,23 @@ One transaction per batch: the events (``INSERT ... ON CONFLICT DO NOTHING RETUR
 which are new), their plate reads, and the additions to the hourly rollups. A replayed batch
 inserts nothing, so it adds nothing: the rollups count every event exactly once, whatever the
 order or the number of times batches arrive.
+
+Payloads are read with the edge's own models (:mod:`fleet_common.wire.events`). An event whose
+payload does not fit its kind's model is still stored as it came (nothing is refused: the
+edge could never send it better), but it adds no plate read and nothing to the rollups; the
+batch's :attr:`Stored.unfit` says why, by kind.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Connection, insert
 
 from cloud_sync.db import dialect
@@ -21,8 +28,12 @@ from cloud_sync.db.tables import events, plate_reads, rollup_durations, rollups
 from cloud_sync.devices.keys import DeviceAuth
 from cloud_sync.errors import Invalid
 from cloud_sync.ingest import rollup
+from fleet_common.problems import listed, problem_list
 from fleet_common.timefmt import parse_timestamp
 from fleet_common.wire.cloud import IngestEvent
+from fleet_common.wire.events import PLATE_READ, PlateReadPayload, parse_payload
+
+log = logging.getLogger("cloud.ingest")
 
 MAX_PLATE = 32
 
@@ -32,6 +43,7 @@ class Stored:
     accepted: int
     duplicates: int
     kinds: Counter[str]  # new events by kind
+    unfit: dict[str, str] = field(default_factory=dict)  # kind: why its payload did not fit
 
 
 def event_time(event: IngestEvent) -> float:
@@ -61,14 +73,34 @@ def store_batch(
     stmt = dialect.insert_ignore(
         conn, events, keys=("device_id", "key"), returning=(events.c.id, events.c.key)
     )
-    inserted = {str(key): int(event_id) for event_id, key in conn.execute(stmt.values(rows))}
+    # executemany, not one multi-row VALUES: SQLAlchemy caches the compiled statement and
+    # batches the rows itself ("insertmanyvalues"), where compiling 200 rows x 10 columns of
+    # bind parameters anew for every batch cost more than the database's work.
+    inserted = {str(key): int(event_id) for event_id, key in conn.execute(stmt, rows)}
     new = [(inserted[key], *unique[key]) for key in unique if key in inserted]
-    reads = [_plate_row(device, event_id, event, ts) for event_id, event, ts in new]
-    reads = [r for r in reads if r is not None]
+    unfit: dict[str, str] = {}
+    fitting = [(event_id, e, ts) for event_id, e, ts in new if _fits(e, unfit)]
+    rows_or_none = (_plate_row(device, event_id, event, ts) for event_id, event, ts in fitting)
+    reads = [r for r in rows_or_none if r is not None]
     if reads:
-        conn.execute(insert(plate_reads).values(reads))
-    add_rollups(conn, rollup.deltas((device.site_id, e.kind, ts, e.payload) for _, e, ts in new))
-    return Stored(len(new), len(batch) - len(new), Counter(e.kind for _, e, _ in new))
+        conn.execute(insert(plate_reads), reads)
+    add_rollups(
+        conn, rollup.deltas((device.site_id, e.kind, ts, e.payload) for _, e, ts in fitting)
+    )
+    if unfit:
+        log.warning("ingest from device %s: payloads that do not fit their kind (stored, not"
+                    " counted): %s", device.device_id, unfit)  # fmt: skip
+    return Stored(len(new), len(batch) - len(new), Counter(e.kind for _, e, _ in new), unfit)
+
+
+def _fits(event: IngestEvent, unfit: dict[str, str]) -> bool:
+    """Whether the event's payload fits its kind's model; if not, why goes into ``unfit``."""
+    try:
+        parse_payload(event.kind, event.payload)
+    except ValidationError as err:
+        unfit.setdefault(event.kind, listed(problem_list(err.errors())[:3]))
+        return False
+    return True
 
 
 def add_rollups(conn: Connection, deltas: dict[tuple[str, int], rollup.Delta]) -> None:
@@ -91,19 +123,17 @@ def add_rollups(conn: Connection, deltas: dict[tuple[str, int], rollup.Delta]) -
 def _plate_row(
     device: DeviceAuth, event_id: int, event: IngestEvent, ts: float
 ) -> dict[str, Any] | None:
-    if event.kind != "plate.read":
+    """The plate read of a ``plate.read`` event whose payload fits (see :func:`_fits`)."""
+    if event.kind != PLATE_READ:
         return None
-    plate = event.payload.get("plate")
-    if not isinstance(plate, str) or not plate.strip():
+    read = PlateReadPayload.model_validate(event.payload)
+    plate = read.plate.strip()
+    if not plate:
         return None
-    score = event.payload.get("score")
-    score = float(score) if isinstance(score, int | float) and not isinstance(score, bool) else None
-    member = event.payload.get("member")
-    member_id = member.get("id") if isinstance(member, dict) else None
     return {
         "event_id": event_id, "org_id": device.org_id, "site_id": device.site_id,
-        "device_id": device.device_id, "ts": ts, "plate": plate.strip().upper()[:MAX_PLATE],
-        "score": score,
-        "member_id": str(member_id)[:64] if member_id is not None else None,
+        "device_id": device.device_id, "ts": ts, "plate": plate.upper()[:MAX_PLATE],
+        "score": read.score if math.isfinite(read.score) else None,
+        "member_id": read.member.id[:64] if read.member is not None else None,
         "payload": event.payload,
     }  # fmt: skip

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Final
 
 from edge.config import LocksConfig
 from edge.errors import StoreError
@@ -35,14 +35,20 @@ from edge.locks.state import (
 from edge.metrics import EdgeMetrics
 from edge.store import Store
 from fleet_common.timefmt import rfc3339
+from fleet_common.wire.events import (
+    TOPIC_CARTS,
+    TOPIC_EVENTS,
+    CartPayload,
+    RentalInfo,
+    Severity,
+    alert,
+)
 
 log = logging.getLogger("edge.locks")
 
-CART_TOPIC: Final = "carts"  # outbox topic of cart events (rentals ride on the `returned` one)
-ALERT_TOPIC: Final = "events"  # alerts go with the edge's other events
 ALERT_CODE: Final = "lock_fault"  # a board not answering, a cart in fault
 MISSING_CODE: Final = "cart_missing"  # a cart gone from a bay nobody unlocked
-_ALERT_STATES: Final[dict[str, tuple[str, str]]] = {  # state: (alert code, severity)
+_ALERT_STATES: Final[dict[str, tuple[str, Severity]]] = {  # state: (alert code, severity)
     "fault": (ALERT_CODE, "warning"),
     "missing": (MISSING_CODE, "warning"),
 }
@@ -174,19 +180,20 @@ class LockService:
 
     async def _state_change(self, change: StateChange) -> None:
         view = self.driver.cart(change.cart)
-        payload: dict[str, Any] = {
-            "cart": str(change.cart), "change": "state", "state": change.state,
-            "previous": change.previous, "board": view.unit, "lock": view.lock,
-            "at": rfc3339(change.at), "changed_at": rfc3339(change.at), "detail": change.detail,
-            "cart_present": change.cart_present, "bolt_closed": change.bolt_closed,
-        }  # fmt: skip
         done = self._rental.pop(change.cart, None) if change.state == "returned" else None
+        rental = None
         if done is not None:
-            payload["rental"] = {
-                "unlocked_at": rfc3339(done.unlocked_at), "taken_at": rfc3339(done.taken_at),
-                "returned_at": rfc3339(done.returned_at), "duration_s": round(done.duration_s, 3),
-            }  # fmt: skip
-        event_id = await self.events.emit("cart", payload, outbox_topic=CART_TOPIC)
+            rental = RentalInfo(
+                unlocked_at=rfc3339(done.unlocked_at), taken_at=rfc3339(done.taken_at),
+                returned_at=rfc3339(done.returned_at), duration_s=round(done.duration_s, 3),
+            )  # fmt: skip
+        payload = CartPayload(
+            cart=str(change.cart), change="state", state=change.state, previous=change.previous,
+            board=view.unit, lock=view.lock, at=rfc3339(change.at),
+            changed_at=rfc3339(change.at), detail=change.detail,
+            cart_present=change.cart_present, bolt_closed=change.bolt_closed, rental=rental,
+        )  # fmt: skip
+        event_id = await self.events.publish(payload, TOPIC_CARTS)  # rentals ride on `returned`
         if done is not None:
             await self._store_rental(done, event_id)
         left = _ALERT_STATES.get(change.previous or "")
@@ -207,14 +214,14 @@ class LockService:
     async def _sensor_change(self, change: SensorChange) -> None:
         """The sensors moved without a change of state: shown at once, kept on the edge."""
         view = self.driver.cart(change.cart)
-        payload: dict[str, Any] = {
-            "cart": str(change.cart), "change": "sensors", "state": change.state,
-            "previous": view.previous, "board": view.unit, "lock": view.lock,
-            "at": rfc3339(change.at), "changed_at": rfc3339(view.changed_at),
-            "detail": view.detail, "cart_present": change.cart_present,
-            "bolt_closed": change.bolt_closed,
-        }  # fmt: skip
-        await self.events.emit("cart", payload)
+        payload = CartPayload(
+            cart=str(change.cart), change="sensors", state=change.state,
+            previous=view.previous, board=view.unit, lock=view.lock,
+            at=rfc3339(change.at), changed_at=rfc3339(view.changed_at),
+            detail=view.detail, cart_present=change.cart_present,
+            bolt_closed=change.bolt_closed,
+        )  # fmt: skip
+        await self.events.publish(payload)  # no outbox topic: kept on the edge
 
     async def _store_rental(self, done: RentalDone, event_id: int) -> None:
         self.metrics.lock_rentals.inc()
@@ -237,14 +244,17 @@ class LockService:
                               board=unit)  # fmt: skip
 
     async def _alert(
-        self, active: bool, severity: str, message: str, code: str = ALERT_CODE, **where: int
+        self,
+        active: bool,
+        severity: Severity,
+        message: str,
+        code: str = ALERT_CODE,
+        *,
+        board: int | None = None,
+        cart: int | None = None,
     ) -> None:
-        payload: dict[str, Any] = {
-            "code": code, "severity": severity, "active": active, "message": message,
-        }  # fmt: skip
-        for key, value in where.items():
-            payload[key] = str(value) if key == "cart" else value
-        await self.events.emit("alert", payload, outbox_topic=ALERT_TOPIC)
+        payload = alert(code, severity, active, message, board=board, cart=cart)
+        await self.events.publish(payload, TOPIC_EVENTS)
 
     def _count_states(self) -> None:
         counts = dict.fromkeys(CART_STATES, 0)

@@ -35,6 +35,7 @@ from edge.plates.dedup import Deduper
 from edge.plates.members import MemberMatch, MembersFile
 from edge.plates.store import add_read, get_read
 from edge.plates.types import (
+    Box,
     Picture,
     PlateRead,
     Recognition,
@@ -43,6 +44,15 @@ from edge.plates.types import (
     RecognizerUnavailable,
 )
 from fleet_common.timefmt import rfc3339
+from fleet_common.wire.edge import MemberInfo, PlateBox, PlateCandidate, VehicleInfo
+from fleet_common.wire.events import (
+    PLATE_READ,
+    TOPIC_EVENTS,
+    TOPIC_PLATES,
+    MemberRecognizedPayload,
+    PlateReadPayload,
+    dump_payload,
+)
 
 if TYPE_CHECKING:
     from edge.camera import FrameSource
@@ -57,10 +67,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("edge.plates")
 
 Trigger = Literal["handshake", "motion", "interval"]
-READ_EVENT = "plate.read"
-MEMBER_EVENT = "member.recognized"
-PLATES_TOPIC = "plates"  # outbox topic of plate.read (the cloud's ingest of reads)
-EVENTS_TOPIC = "events"
 EPISODE_READ_HZ = 2.0  # reads per second while a vehicle is in the bay and not yet read
 SAME_SCENE_LEVEL = 6.0  # mean grey difference (0..255) under which two pictures show one scene
 
@@ -374,51 +380,55 @@ class PlateService:
     ) -> dict[str, Any]:
 
         crop = await asyncio.to_thread(_crop_jpeg, picture, best)
-        member = _member_payload(match)
-        body: dict[str, Any] = {
-            "plate": best.plate, "text": best.text, "score": round(best.score, 4),
-            "dscore": round(best.dscore, 4), "recognizer": best.recognizer, "trigger": trigger,
-            "snapshot_seq": picture.seq, "captured_at": rfc3339(picture.captured_at),
-            "box": best.box.as_dict() if best.box is not None else None, "region": best.region,
-            "vehicle": _vehicle_payload(best), "format": best.format,
-            "candidates": [{"plate": c.plate, "score": round(c.score, 4)}
-                           for c in best.candidates],
-            "member": member, "latency_ms": round(recognition.latency_ms, 1),
-        }  # fmt: skip
+        member = _member_info(match)
+
+        def read_payload(read_id: int, crop_url: str | None) -> dict[str, Any]:
+            return dump_payload(PlateReadPayload(
+                id=read_id, plate=best.plate, text=best.text, score=round(best.score, 4),
+                dscore=round(best.dscore, 4), recognizer=best.recognizer, trigger=trigger,
+                snapshot_seq=picture.seq, captured_at=rfc3339(picture.captured_at),
+                box=_box(best.box), region=best.region, vehicle=_vehicle_info(best),
+                format=best.format,
+                candidates=[PlateCandidate(plate=c.plate, score=round(c.score, 4))
+                            for c in best.candidates],
+                member=member, latency_ms=round(recognition.latency_ms, 1), crop_url=crop_url,
+            ))  # fmt: skip
+
         row = {
             "ts": time.time(), "captured_at": picture.captured_at, "snapshot_seq": picture.seq,
             "plate": best.plate, "score": best.score, "recognizer": best.recognizer,
-            "trigger": trigger, "member_id": member["id"] if member is not None else None,
+            "trigger": trigger, "member_id": member.id if member is not None else None,
         }  # fmt: skip
         caps = self.edge.config.store
         holder: dict[str, Any] = {}
 
         def payload_for(read_id: int) -> dict[str, Any]:
             url = f"/api/plates/{read_id}/crop.jpg" if crop is not None else None
-            holder["payload"] = payload = {"id": read_id, **body, "crop_url": url}
+            holder["payload"] = payload = read_payload(read_id, url)
             return payload
 
         def write(store: Store) -> int:
             return add_read(
-                store, row, crop, payload_for, kind=READ_EVENT, outbox_topic=PLATES_TOPIC,
+                store, row, crop, payload_for, kind=PLATE_READ, outbox_topic=TOPIC_PLATES,
                 max_reads=caps.max_plate_reads, max_crops=caps.max_plate_crops,
             )  # fmt: skip
 
         self._memory_ids += 1  # ids of reads while there is no store (kept in memory only)
-        in_memory = {"id": self._memory_ids, **body, "crop_url": None}
-        event_id = await self.edge.events.emit_written(READ_EVENT, write, in_memory)
+        in_memory = read_payload(self._memory_ids, None)
+        event_id = await self.edge.events.emit_written(PLATE_READ, write, in_memory)
         payload = holder.get("payload", in_memory) if event_id != 0 else in_memory
         if event_id == 0:
             log.warning("plates: read of %s could not be stored (sent live only)", best.plate)
         self.edge.metrics.plate_reads.labels(best.recognizer, trigger).inc()
         log.info("plate %s (%.2f, %s, %s)%s", best.plate, best.score, best.recognizer, trigger,
-                 f" member {member['id']}" if member else "")  # fmt: skip
+                 f" member {member.id}" if member else "")  # fmt: skip
         if member is not None:
-            await self.edge.events.emit(
-                MEMBER_EVENT,
-                {"read_id": payload["id"], "plate": best.plate, "member": member,
-                 "snapshot_seq": picture.seq},
-                outbox_topic=EVENTS_TOPIC,
+            await self.edge.events.publish(
+                MemberRecognizedPayload(
+                    read_id=payload["id"], plate=best.plate, member=member,
+                    snapshot_seq=picture.seq,
+                ),
+                TOPIC_EVENTS,
             )  # fmt: skip
         return payload
 
@@ -655,17 +665,20 @@ def _crop_jpeg(picture: Picture, read: PlateRead) -> bytes | None:
     return buf.tobytes() if ok else None
 
 
-def _member_payload(match: MemberMatch | None) -> dict[str, Any] | None:
+def _member_info(match: MemberMatch | None) -> MemberInfo | None:
     if match is None:
         return None
     m = match.member
-    return {"id": m.id, "name": m.name, "plan": m.plan, "status": m.status,
-            "match": match.match, "plate": m.plate}  # fmt: skip
+    return MemberInfo(id=m.id, name=m.name, plan=m.plan, status=m.status, match=match.match,
+                      plate=m.plate)  # fmt: skip
 
 
-def _vehicle_payload(read: PlateRead) -> dict[str, Any] | None:
+def _box(box: Box | None) -> PlateBox | None:
+    return None if box is None else PlateBox(**box.as_dict())
+
+
+def _vehicle_info(read: PlateRead) -> VehicleInfo | None:
     v = read.vehicle
     if v is None:
         return None
-    return {"type": v.type, "score": round(v.score, 4),
-            "box": v.box.as_dict() if v.box is not None else None}  # fmt: skip
+    return VehicleInfo(type=v.type, score=round(v.score, 4), box=_box(v.box))

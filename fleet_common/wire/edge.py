@@ -113,7 +113,9 @@ class EventOut(ResponseModel):
 
     id: int = Field(description="Increasing id; send the last one seen as Last-Event-ID.")
     ts: str = Field(description="When it happened (RFC 3339).")
-    kind: str = Field(description="stream, recovery, alert, config, plate, cart.")
+    kind: str = Field(
+        description="plate.read, member.recognized, cart, alert, stream, recovery, config."
+    )
     payload: dict[str, Any] = Field(description="Kind-specific fields (see the API docs).")
 
 
@@ -247,7 +249,8 @@ class MemberInfo(ResponseModel):
 
 
 class PlateReadInfo(ResponseModel):
-    """One stored read; also the payload of the `plate.read` event."""
+    """One stored read; also the payload of the `plate.read` event (the fields in the order
+    the edge has always stored them)."""
 
     id: int = Field(description="Read id; the crop is at `crop_url` while kept.")
     plate: str = Field(description="Normalised: upper case letters and digits only.")
@@ -261,8 +264,8 @@ class PlateReadInfo(ResponseModel):
     box: PlateBox | None
     region: str | None = None
     vehicle: VehicleInfo | None = None
-    candidates: list[PlateCandidate] = Field(default_factory=list)
     format: str | None = Field(None, description="The plate format (regex) the text fits.")
+    candidates: list[PlateCandidate] = Field(default_factory=list)
     member: MemberInfo | None = None
     latency_ms: float = Field(description="Time the recognition took.")
     crop_url: str | None = None

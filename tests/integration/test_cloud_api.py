@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from cloud_sync.ingest.limits import EventRate
+from fleet_common.wire.edge import PlateTrigger
+from tests.support import payloads
 from tests.support.cloud import T0, CloudEnv, at
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -21,16 +23,10 @@ def plate_event(
     ts: float,
     *,
     member: str | None = None,
-    trigger: str = "motion",
+    trigger: PlateTrigger = "motion",
     key: str | None = None,
 ) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "id": 1,
-        "plate": plate,
-        "score": 0.9,
-        "trigger": trigger,
-        "member": {"id": member, "plan": "gold"} if member else None,
-    }
+    payload = payloads.plate_read(plate, trigger=trigger, member_id=member)
     return {
         "key": key or uuid.uuid4().hex,
         "seq": 1,
@@ -42,12 +38,7 @@ def plate_event(
 
 
 def rental_event(duration_s: float, ts: float) -> dict[str, Any]:
-    payload = {
-        "cart": "3",
-        "change": "state",
-        "state": "returned",
-        "rental": {"duration_s": duration_s},
-    }
+    payload = payloads.cart(3, "returned", duration_s=duration_s)
     return {
         "key": uuid.uuid4().hex,
         "kind": "cart",
@@ -63,7 +54,7 @@ def member_event(ts: float) -> dict[str, Any]:
         "kind": "member.recognized",
         "topic": "events",
         "ts": at(ts),
-        "payload": {"plate": "X", "member": {"id": "m1"}},
+        "payload": payloads.member_recognized("m1"),
     }
 
 
@@ -160,6 +151,31 @@ async def test_replayed_and_reordered_batches_change_nothing(cloud_env: CloudEnv
     assert sum(r["plate_reads"] for r in hours.values()) == 6
     plates = (await env.client.get("/api/v1/plates", headers=admin)).json()["reads"]
     assert sorted(r["plate"] for r in plates) == [f"P{i}" for i in range(6)]
+
+
+async def test_payloads_that_do_not_fit_are_stored_but_not_counted(
+    cloud_env: CloudEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = cloud_env
+    _, dev = await env.enroll("a1")
+    bad_read = plate_event("AB777", T0)
+    bad_read["payload"] = {"plate": "AB777", "score": 0.9, "trigger": "motion"}  # no id, text...
+    bad_rental = rental_event(100.0, T0 + 5)
+    bad_rental["payload"]["rental"]["duration_s"] = "soon"
+    batch = {"events": [bad_read, bad_rental, plate_event("AB123", T0 + 10)]}
+    resp = await env.client.post("/api/v1/ingest", json=batch, headers=dev)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"accepted": 3, "duplicates": 0}  # nothing refused: all stored
+    admin = await env.login("admin@acme.test")
+    a1 = (await rollup_rows(env, admin))[env.ids["a1"]]
+    assert (a1["plate_reads"], a1["rentals"]) == (1, 0)
+    found = await env.client.get("/api/v1/plates", params={"plate": "AB777"}, headers=admin)
+    assert found.status_code == 200, found.text
+    assert found.json()["reads"] == []
+    unfit = [r.getMessage() for r in caplog.records if "do not fit" in r.getMessage()]
+    assert len(unfit) == 1
+    assert "plate.read" in unfit[0]
+    assert "cart" in unfit[0]
 
 
 async def test_ingest_gzip_caps_and_rate_limit(cloud_env: CloudEnv) -> None:

@@ -34,6 +34,7 @@ from edge.sync.metrics import SyncMetrics
 from edge.sync.service import CommandOutcome, DeviceStatus, SyncService, SyncSettings
 from fleet_common.wire.cloud import Command
 from tests.conftest import ROOT
+from tests.support import payloads
 from tests.support.cloud_process import ADMIN, PASSWORD, CloudProcess
 from tests.support.fault_proxy import FaultProxy, Mode
 
@@ -88,9 +89,9 @@ async def enrolled(cloud: CloudProcess, data_dir: Path, url: str | None = None) 
 def write_events(store: Store, n: int, start: int = 0) -> None:
     for i in range(start, start + n):
         if i % 3 == 0:
-            store.add_event("cart", {"cart": i, "state": "locked"}, outbox_topic="carts")
+            store.add_event("cart", payloads.cart(i, "locked"), outbox_topic="carts")
         else:
-            payload = {"plate": f"B{i:05d}", "score": 0.9, "trigger": "motion"}
+            payload = payloads.plate_read(f"B{i:05d}", read_id=i + 1)
             store.add_event("plate.read", payload, outbox_topic="plates")
 
 

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
 from PySide6.QtCore import QObject, Signal
 
 from console.presenters.base import Presenter
@@ -25,6 +26,7 @@ from console.services.edge_client import ClientFor, EdgeClient, EdgeEvent
 from console.services.errors import ConsoleError, EdgeAuthError, EdgeUnreachable
 from console.services.status import DeviceState, DeviceStates
 from fleet_common.wire.edge import Health, SnapshotInfo
+from fleet_common.wire.events import ALERT, AlertPayload
 
 log = logging.getLogger("console.alerts")
 
@@ -202,22 +204,24 @@ class AlertsPresenter(Presenter):
             await asyncio.sleep(0.5)  # the stream ended: the pool replaced the client
 
     def _edge_alert(self, key: str, event: EdgeEvent) -> None:
-        payload = event.payload
-        code = str(payload.get("code", ""))
-        if event.kind != "alert" or not code:
+        if event.kind != ALERT:
             return
-        where = "".join(f":{k}={payload[k]}" for k in ("board", "cart") if k in payload)
-        alert_key = f"{key}:edge:{code}{where}"
+        try:  # the edge builds it from the same model (fleet_common.wire.events)
+            alert = AlertPayload.model_validate(event.payload)
+        except ValidationError as err:
+            log.debug("%s: an alert event that does not fit its model: %s", key, err)
+            return
+        where = "".join(
+            f":{name}={value}" for name, value in (("board", alert.board), ("cart", alert.cart))
+            if value is not None
+        )  # fmt: skip
+        alert_key = f"{key}:edge:{alert.code}{where}"
         alerts = self._edge.setdefault(key, {})
-        if payload.get("active", True):
+        if alert.active:
             alerts[alert_key] = Alert(
-                key=alert_key,
-                device_key=key,
-                code=code,
-                severity=str(payload.get("severity", "warning")),
-                message=str(payload.get("message", "")),
-                since=event.ts,
-            )
+                key=alert_key, device_key=key, code=alert.code, severity=alert.severity,
+                message=alert.message, since=event.ts,
+            )  # fmt: skip
         else:
             alerts.pop(alert_key, None)
         self._publish()

@@ -49,6 +49,7 @@ from console.services.device import Device
 from console.services.edge_client import ClientFor, EdgeClient, EdgeEvent, cart_info
 from console.services.errors import ConsoleError, EdgeApiError, EdgeAuthError, EdgeUnreachable
 from fleet_common.wire.edge import CartCommandResult, CartList
+from fleet_common.wire.events import ALERT, CART, AlertPayload, CartPayload, parse_payload
 
 log = logging.getLogger("console.carts")
 
@@ -246,24 +247,25 @@ class CartsPresenter(Presenter):
         watch = self._watches.get(key)
         if watch is None:
             return
-        payload = event.payload
-        if event.kind == "alert":
-            if payload.get("code") == LOCK_ALERT:
+        if event.kind not in (ALERT, CART):
+            return
+        try:  # the edge builds it from the same model (fleet_common.wire.events)
+            payload = parse_payload(event.kind, event.payload)
+        except ValidationError as err:
+            log.debug("%s: a %s event that does not fit its model: %s", key, event.kind, err)
+            return
+        if isinstance(payload, AlertPayload):
+            if payload.code == LOCK_ALERT:
                 watch.wake.set()  # a board went down or came back: read the boards now
             return
-        if event.kind != "cart":
+        if not isinstance(payload, CartPayload) or not payload.cart.isdigit():
             return
-        try:
-            cart_id = int(payload["cart"])
-        except (KeyError, TypeError, ValueError):
-            return
-        tile = watch.section.tile(cart_id)
+        tile = watch.section.tile(int(payload.cart))
         if tile is not None:
             update: dict[str, Any] = {
-                k: payload[k] for k in ("state", "previous", "detail") if k in payload
-            }
-            if "at" in payload:
-                update["changed_at"] = payload["at"]
+                "state": payload.state, "previous": payload.previous, "detail": payload.detail,
+                "changed_at": payload.changed_at,
+            }  # fmt: skip
             try:  # a state this console does not know yet is shown as the edge's string
                 tile.info = cart_info({**tile.info.model_dump(), **update})
             except ValidationError as err:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.unit
 
 
 def test_the_shipped_schema_is_the_edges() -> None:
-    """Fails when edge/config.py changed and cloud_sync/configs/edge_config.schema.json was not
+    """Fails when edge/config/ changed and cloud_sync/configs/edge_config.schema.json was not
     regenerated: python -c 'import json; from edge.config import EdgeConfig;
     print(json.dumps(EdgeConfig.model_json_schema(), indent=2, sort_keys=True))'
     > cloud_sync/configs/edge_config.schema.json"""

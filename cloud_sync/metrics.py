@@ -50,6 +50,10 @@ class CloudMetrics:
             "carwash_cloud_devices", "Enrolled devices (not revoked) by state", ["state"],
             registry=registry,
         )  # fmt: skip
+        self.long_polls = Gauge(
+            "carwash_cloud_config_long_polls", "Open config long-polls (GET devices/config?wait=)",
+            registry=registry,
+        )  # fmt: skip
         self.flush_errors = Counter(
             "carwash_cloud_flush_errors", "Failed heartbeat flushes (retried)", registry=registry
         )

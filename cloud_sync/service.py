@@ -31,6 +31,7 @@ from cloud_sync.db.engine import Database
 from cloud_sync.devices import commands, presence
 from cloud_sync.devices import store as device_store
 from cloud_sync.devices.keys import DeviceAuth, KeyCache, key_hash
+from cloud_sync.devices.lookups import KeyLookups
 from cloud_sync.errors import CloudError, TooLarge, Unauthorized
 from cloud_sync.ingest import store as ingest_store
 from cloud_sync.ingest.limits import EventRate
@@ -70,12 +71,14 @@ class Cloud:
         self.clock = clock
         self.sessions = Sessions(db, Passwords(settings.hash_cost), settings.login)
         self.key_cache = KeyCache(settings.key_cache_ttl_s)
+        self._lookups = KeyLookups(self._authenticate)
         self.beats = presence.HeartbeatBuffer(settings.heartbeat_interval_s)
         self.pending = presence.PendingCommands()
         self.rate = EventRate(settings.ingest_events_per_s, settings.ingest_burst)
         self.metrics = CloudMetrics(db.engine)
         self._listener = dialect.Listener(db, commands.CHANNEL)
         self.config_watch = ConfigWatch(db, settings.config_poll_s)
+        self.metrics.long_polls.set_function(lambda: self.config_watch.waiting)
         self._tasks: list[asyncio.Task[None]] = []
         self._quiet = QuietLogger(log)
         self._stopping = False
@@ -148,6 +151,10 @@ class Cloud:
                 conn, self.clock(), self.settings.heartbeat_interval_s, self.hook
             )
 
+    def _authenticate(self, keys: list[str]) -> dict[str, tuple[DeviceAuth | None, str]]:
+        with self.db.read() as conn:
+            return device_store.authenticate_many(conn, keys)
+
     def reload_pending(self) -> None:
         with self.db.write() as conn:
             self.pending.replace(commands.pending_devices(conn, self.clock()))
@@ -205,16 +212,12 @@ class Cloud:
         )  # fmt: skip
 
     async def device(self, key: str) -> DeviceAuth:
-        """The device a key belongs to: from the cache, else one lookup (then cached)."""
+        """The device a key belongs to: from the cache, else a lookup batched with the other
+        misses of the moment (then cached)."""
         digest = key_hash(key)
         hit, found, why = self.key_cache.get(digest)
         if not hit:
-
-            def work() -> tuple[DeviceAuth | None, str]:
-                with self.db.read() as conn:
-                    return device_store.authenticate(conn, key)
-
-            found, why = await asyncio.to_thread(work)
+            found, why = await self._lookups.get(key)
             self.key_cache.put(digest, found, why)
         if found is None:
             if why == "revoked":

@@ -1,7 +1,8 @@
 """The cloud's HTTP API: ``create_app(cloud)`` builds it from a :class:`~cloud_sync.service.Cloud`.
 
 Layers, outermost first: request metrics (:mod:`.observe`), body caps and gzip (:mod:`.body`),
-then FastAPI with one error handler per family (:mod:`.errors`). Routes are split by domain
+the heartbeat's raw fast path (:mod:`.hot`), then FastAPI with one error handler per family
+(:mod:`.errors`). Routes are split by domain
 (people, devices, ingest, reads, system), each declares its access (:mod:`.access`).
 """
 
@@ -25,6 +26,7 @@ from cloud_sync.api import (
 )
 from cloud_sync.api.body import BodyLimits
 from cloud_sync.api.errors import install_error_handlers
+from cloud_sync.api.hot import HEARTBEAT_PATH, HotHeartbeat
 from cloud_sync.api.observe import Observe
 from cloud_sync.service import Cloud
 from fleet_common.version import VERSION
@@ -56,6 +58,8 @@ def create_app(cloud: Cloud) -> FastAPI:
         if isinstance(route, APIRoute) and "x-required-role" not in (route.openapi_extra or {}):
             raise RuntimeError(f"route {route.path} declares no access (cloud_sync/api/access.py)")
     settings = cloud.settings
+    beat = next(r for r in devices.router.routes if getattr(r, "path", "") == HEARTBEAT_PATH)
+    api.add_middleware(HotHeartbeat, cloud=cloud, route=beat)  # innermost: inside the caps
     api.add_middleware(
         BodyLimits, max_body=settings.max_body_bytes, max_ingest=settings.max_ingest_bytes,
         max_decompressed=settings.max_decompressed_bytes,

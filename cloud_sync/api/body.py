@@ -69,7 +69,7 @@ class BodyLimits:
             dropped = (b"content-encoding", b"content-length")
             kept = [(k, v) for k, v in scope["headers"] if k.lower() not in dropped]
             scope = {**scope, "headers": kept}
-        await self.app(scope, _replay(data, receive), send)
+        await self.app(scope, replay(data, receive), send)
 
     async def _too_large(
         self, scope: Scope, receive: Receive, send: Send, cap: int, what: str = ""
@@ -101,7 +101,7 @@ def _gunzip(data: bytes, cap: int) -> bytes | None:
     return bytes(out)
 
 
-def _replay(data: bytes, receive: Receive) -> Receive:
+def replay(data: bytes, receive: Receive) -> Receive:
     sent = False
 
     async def replay() -> Message:

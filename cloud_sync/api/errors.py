@@ -42,14 +42,19 @@ def error_response(
     return JSONResponse(body, status_code=status_of(code), headers=headers)
 
 
-async def _fleet_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, FleetError)  # noqa: S101 - registered for it only
+def fleet_error_response(exc: FleetError) -> JSONResponse:
+    """The answer to one of our own errors (also used by the raw routes of :mod:`.hot`)."""
     headers = None
     if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(exc.retry_after_s)}
+    return error_response(exc.code, exc.message, headers, **exc.details)
+
+
+async def _fleet_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FleetError)  # noqa: S101 - registered for it only
     if status_of(exc.code) >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, exc.message)
-    return error_response(exc.code, exc.message, headers, **exc.details)
+    return fleet_error_response(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -40,9 +40,10 @@ class ConfigWatch:
         self._seq: int | None = None
         self._quiet = QuietLogger(log)
         self._closing = False
+        self.waiting = 0  # open long-polls (an int: read by /metrics from a worker thread)
 
     def __len__(self) -> int:
-        return sum(len(w) for w in self._waiters.values())
+        return self.waiting
 
     async def wait(self, device_id: str, known: int | None, timeout_s: float) -> bool:
         """Until the device's version differs from ``known`` (True) or ``timeout_s`` (False).
@@ -51,12 +52,14 @@ class ConfigWatch:
             return False
         waiter = _Waiter(known)
         self._waiters.setdefault(device_id, set()).add(waiter)
+        self.waiting += 1
         try:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout_s):
                     await waiter.event.wait()
             return waiter.event.is_set() and not self._closing
         finally:
+            self.waiting -= 1
             waiting = self._waiters.get(device_id)
             if waiting is not None:
                 waiting.discard(waiter)

@@ -35,7 +35,8 @@ def _insert(conn: Connection, table: Table) -> Any:
 def insert_ignore(
     conn: Connection, table: Table, keys: Sequence[str], returning: Sequence[Column[Any]] = ()
 ) -> Insert:
-    """``INSERT ... ON CONFLICT (keys) DO NOTHING [RETURNING ...]``: give it ``.values(rows)``."""
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING [RETURNING ...]``: execute it with the rows
+    (``conn.execute(stmt, rows)``: executemany, compiled once) or give it ``.values(...)``."""
     stmt = _insert(conn, table).on_conflict_do_nothing(index_elements=list(keys))
     return stmt.returning(*returning) if returning else stmt  # type: ignore[no-any-return]
 
@@ -52,12 +53,12 @@ def upsert_add(
     lock rows in the same order cannot deadlock)."""
     if not rows:
         return
-    stmt = _insert(conn, table).values(list(rows))
+    stmt = _insert(conn, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(keys),
         set_={name: table.c[name] + stmt.excluded[name] for name in added},
     )
-    conn.execute(stmt)
+    conn.execute(stmt, list(rows))  # executemany: one cached statement, not one per row count
 
 
 def for_claim(conn: Connection, query: Select[Any]) -> Select[Any]:

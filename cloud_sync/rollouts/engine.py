@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from cloud_sync.changes import Change, ChangeHook, no_hook
 from cloud_sync.configs import assignments, delivery
@@ -59,6 +59,7 @@ def step(
     ).all()
     states: list[str] = []
     failures: list[str] = []
+    judged: list[dict[str, Any]] = []
     for row in rows:
         state = row.state
         if state == "in_progress":
@@ -77,12 +78,13 @@ def step(
             verdict = judge(view, now, rollout.device_timeout_s, interval_s)
             if verdict is not None:
                 state, reason = verdict
-                _set_device(conn, rollout.id, row.device_id, state, reason, now)
+                judged.append({"b_device_id": row.device_id, "b_state": state, "b_reason": reason})
                 if state == "failed":
                     failures.append(f"{row.device_id}: {reason}")
         elif state == "failed":
             failures.append(f"{row.device_id}: {row.reason}")
         states.append(state)
+    _set_devices(conn, rollout.id, judged, now)
     wave = wave_verdict(states, rollout.failure_threshold)
     if wave == "failed":
         reason = (
@@ -106,13 +108,20 @@ def step(
             finish(conn, rollout, now, hook)
 
 
-def _set_device(
-    conn: Connection, rollout_id: str, device_id: str, state: str, reason: str, now: float
+def _set_devices(
+    conn: Connection, rollout_id: str, judged: list[dict[str, Any]], now: float
 ) -> None:
+    """The judged devices' new states: one executemany, not one statement per device."""
+    if not judged:
+        return
     conn.execute(
         update(rollout_devices)
-        .where(rollout_devices.c.rollout_id == rollout_id, rollout_devices.c.device_id == device_id)
-        .values(state=state, reason=reason, updated_at=now)
+        .where(
+            rollout_devices.c.rollout_id == rollout_id,
+            rollout_devices.c.device_id == bindparam("b_device_id"),
+        )
+        .values(state=bindparam("b_state"), reason=bindparam("b_reason"), updated_at=now),
+        judged,
     )
 
 
@@ -129,21 +138,21 @@ def start_wave(conn: Connection, rollout_id: str, org_id: str, wave: int, now: f
     )
     ids = conn.execute(select(rollout_devices.c.device_id).where(*where)).scalars().all()
     published = delivery.publish(conn, org_id, ids, now)
-    for device_id in ids:
+    unchanged = delivery.versions(conn, [d for d in ids if not published.changed.get(d)])
+    versions = [
+        {"b_device_id": d, "b_version": published.changed.get(d) or unchanged.get(d)} for d in ids
+    ]
+    if versions:
         conn.execute(
             update(rollout_devices)
             .where(
-                rollout_devices.c.rollout_id == rollout_id, rollout_devices.c.device_id == device_id
+                rollout_devices.c.rollout_id == rollout_id,
+                rollout_devices.c.device_id == bindparam("b_device_id"),
             )
-            .values(version=published.changed.get(device_id) or _version(conn, device_id))
+            .values(version=bindparam("b_version")),
+            versions,
         )
     log.info("rollout %s: wave %d started on %d devices", rollout_id, wave + 1, len(ids))
-
-
-def _version(conn: Connection, device_id: str) -> int | None:
-    return conn.execute(
-        select(device_configs.c.version).where(device_configs.c.device_id == device_id)
-    ).scalar()
 
 
 def roll_back(

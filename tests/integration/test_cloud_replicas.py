@@ -4,12 +4,6 @@ reaches a device long-polling replica B within 2 s (``NOTIFY carwash_config``)."
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,52 +14,19 @@ import pytest
 from cloud_sync.db import open_database
 from cloud_sync.devices import store
 from cloud_sync.tenancy import find_site
-from tests.conftest import ROOT
 from tests.support.cloud import PASSWORD, Clock, build
+from tests.support.cloud_process import serve as serve_process
 from tests.support.postgres import PostgresCluster, fresh_database
 
 pytestmark = pytest.mark.integration
-
-_LISTENING = re.compile(r"listening on (http://[\d.]+:\d+)")
 
 
 @contextlib.contextmanager
 def serve(db: str) -> Iterator[str]:
     """A real ``carwash-cloud serve`` on 127.0.0.1:0; its base URL. SIGTERM at the end."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cloud_sync", "serve", "--db", db, "--listen", "127.0.0.1:0"],
-        cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    lines: list[str] = []
-    url: list[str] = []
-    found = threading.Event()
-
-    def pump() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            match = _LISTENING.search(line)
-            if match and not url:
-                url.append(match.group(1))
-                found.set()
-
-    reader = threading.Thread(target=pump, name="cloud-stderr", daemon=True)
-    reader.start()
-    try:
-        assert found.wait(30), "".join(lines)
-        yield url[0]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        reader.join(5)
-        if proc.stderr is not None:
-            proc.stderr.close()
-    assert "Traceback" not in "".join(lines), "".join(lines)
+    with serve_process(db) as served:
+        yield served.url
+    assert "Traceback" not in "".join(served.lines), "".join(served.lines)
 
 
 def test_a_rollout_through_replica_a_reaches_a_device_polling_replica_b(

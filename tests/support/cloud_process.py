@@ -1,14 +1,18 @@
 """A real ``carwash-cloud serve`` process on an ephemeral port, with an organisation, a site,
-an admin user, and enrolment tokens on demand (written to its SQLite file directly)."""
+an admin user, and enrolment tokens on demand (written to its SQLite file directly); and
+:func:`serve`, a bare ``carwash-cloud serve`` on any database (the replica test, bench/fleet)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cloud_sync import admin
@@ -20,6 +24,48 @@ from tests.support.procs import stop_process
 ADMIN = "admin@acme.test"
 PASSWORD = "password-1"  # noqa: S105 - the test admin's password
 _LISTENING = re.compile(r"listening on http://[\d.]+:(\d+)")
+
+
+@dataclass
+class Served:
+    url: str
+    pid: int
+    lines: list[str] = field(default_factory=list)  # its stderr so far
+
+
+@contextlib.contextmanager
+def serve(
+    db_url: str, timeout_s: float = 30.0, python_args: Sequence[str] = ()
+) -> Iterator[Served]:
+    """A real ``carwash-cloud serve --db DB_URL`` on 127.0.0.1:0 (the database initialised
+    already); SIGTERM at the end (``kill`` after 20 s). ``python_args`` go before ``-m``
+    (bench/fleet's ``-m cProfile -o FILE``)."""
+    proc = subprocess.Popen(
+        [sys.executable, *python_args, "-m", "cloud_sync", "serve", "--db", db_url,
+         "--listen", "127.0.0.1:0"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    served = Served("", proc.pid)
+    found = threading.Event()
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            served.lines.append(line)
+            match = _LISTENING.search(line)
+            if match and not found.is_set():
+                served.url = f"http://127.0.0.1:{match.group(1)}"
+                found.set()
+
+    reader = threading.Thread(target=pump, name="cloud-stderr", daemon=True)
+    reader.start()
+    try:
+        if not found.wait(timeout_s):
+            raise RuntimeError("the cloud did not start:\n" + "".join(served.lines))
+        yield served
+    finally:
+        stop_process(proc, reader, 20.0)
 
 
 class CloudProcess:

@@ -9,6 +9,7 @@ and fail under CI (``CI`` set), where scripts/test installs both: a skipped tier
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -46,7 +47,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _missing() -> str | None:
+def missing() -> str | None:
+    """Why a cluster of our own cannot be made here (None: it can)."""
     if os.geteuid() != 0:
         return "a PostgreSQL cluster of its own needs root"
     if shutil.which("pg_createcluster") is None:
@@ -54,31 +56,38 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[PostgresCluster]:
-    reason = _missing()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL tests cannot run under CI: {reason}")
-        pytest.skip(reason)
-    cluster = PostgresCluster(f"carwash_test_{os.getpid()}", _free_port())
+@contextlib.contextmanager
+def cluster(prefix: str = "carwash_test") -> Iterator[PostgresCluster]:
+    """A cluster of its own on an ephemeral port (trust auth on 127.0.0.1), dropped at the end.
+    Used by the tests' session fixture and by bench/fleet."""
+    made = PostgresCluster(f"{prefix}_{os.getpid()}", _free_port())
     subprocess.run(
-        ["pg_createcluster", VERSION, cluster.name, "-p", str(cluster.port), "--",
-         "--auth=trust"],
+        ["pg_createcluster", VERSION, made.name, "-p", str(made.port), "--", "--auth=trust"],
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
     try:
         subprocess.run(
-            ["pg_ctlcluster", VERSION, cluster.name, "start"],
+            ["pg_ctlcluster", VERSION, made.name, "start"],
             check=True,
             capture_output=True,
             timeout=120,
         )
-        yield cluster
+        yield made
     finally:
         subprocess.run(
-            ["pg_dropcluster", "--stop", VERSION, cluster.name], capture_output=True, timeout=120
+            ["pg_dropcluster", "--stop", VERSION, made.name], capture_output=True, timeout=120
         )
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    reason = missing()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL tests cannot run under CI: {reason}")
+        pytest.skip(reason)
+    with cluster() as made:
+        yield made
 
 
 _numbers = itertools.count()
